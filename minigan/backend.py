@@ -1,0 +1,164 @@
+"""The array backend: NumPy on the CPU, CuPy on an NVIDIA GPU.
+
+Reading order: **backend** -> autograd -> ops -> tensor -> nn -> optim -> models -> training.
+Read this file first; next read ``autograd.py``.
+
+minigan never writes ``import numpy as np`` inside an operation. Every op asks the arrays it was given
+which library they belong to::
+
+    xp = get_array_module(x)      # numpy for numpy arrays, cupy for cupy arrays
+    y = xp.exp(x)                 # the same line runs on the CPU and on the GPU
+
+NumPy and CuPy share one API, so one code path serves both (the idea comes from Chainer and DeZero).
+This module is the ONLY place that knows CuPy exists, and it imports CuPy lazily: a CPU-only machine
+never needs it installed.
+
+What lives here
+- ``set_backend("numpy" | "cupy")`` / ``get_backend()``: the backend new arrays are created on (the
+  environment variable ``MINIGAN_BACKEND`` sets the starting value).
+- ``get_array_module(x)``: the array library of an existing array.
+- ``xp()``: the array library of the active backend (for creating new arrays).
+- ``to_numpy(x)`` / ``to_device(x, backend)``: explicit copies between host and device. Nothing in
+  minigan converts a GPU array to NumPy implicitly (CuPy refuses that too).
+- ``manual_seed(seed)`` / ``default_generator()``: one seeded random generator per backend.
+
+A third backend exists for tests only: ``tests/strict_xp.py`` registers a "strict" array type that
+behaves like CuPy on the CPU (it refuses ``np.exp(x)`` and mixing with plain NumPy arrays), so that a
+NumPy-only call slipped into an op makes a test fail even on a machine without a GPU.
+"""
+
+import os
+
+import numpy as np
+
+DEFAULT_DTYPE = np.float32
+
+# name -> (array module, array type, function that copies one array to numpy)
+_BACKENDS = {"numpy": (np, np.ndarray, np.asarray)}
+_active = None            # the name of the active backend; resolved on first use
+_generators = {}          # backend name -> seeded random generator
+
+
+class BackendError(RuntimeError):
+    """The requested backend cannot be used on this machine."""
+
+
+def _load_cupy():
+    """Import CuPy and check that a GPU is visible; register it as the "cupy" backend."""
+    if "cupy" in _BACKENDS:
+        return
+    try:
+        import cupy  # the one place in minigan that imports CuPy
+    except ImportError as err:
+        raise BackendError(
+            "backend 'cupy' needs the CuPy package, which is not installed. Install it with "
+            "`pip install minigan[cuda12]` (CUDA 12) or `pip install minigan[cuda13]` (CUDA 13), "
+            f"or use the 'numpy' backend. (ImportError: {err})"
+        ) from err
+    try:
+        n_gpus = cupy.cuda.runtime.getDeviceCount()
+    except Exception as err:  # CUDA driver missing or broken
+        raise BackendError(
+            f"CuPy is installed, but no usable NVIDIA GPU was found ({err}). "
+            "Use the 'numpy' backend on this machine."
+        ) from err
+    if n_gpus == 0:
+        raise BackendError("CuPy is installed, but no NVIDIA GPU was found. Use the 'numpy' backend.")
+    _BACKENDS["cupy"] = (cupy, cupy.ndarray, cupy.asnumpy)
+
+
+def register_backend(name, array_module, array_type, to_numpy_fn):
+    """Add a backend (used by the tests for the strict stand-in of CuPy)."""
+    _BACKENDS[name] = (array_module, array_type, to_numpy_fn)
+
+
+def set_backend(name):
+    """Choose the backend on which new arrays and parameters are created."""
+    global _active
+    if name == "cupy":
+        _load_cupy()
+    if name not in _BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; expected one of 'numpy', 'cupy'")
+    _active = name
+
+
+def get_backend():
+    """The name of the active backend ("numpy" unless set_backend or MINIGAN_BACKEND says otherwise)."""
+    if _active is None:
+        set_backend(os.environ.get("MINIGAN_BACKEND", "numpy"))
+    return _active
+
+
+def xp():
+    """The array module (numpy, cupy, ...) of the active backend."""
+    return _BACKENDS[get_backend()][0]
+
+
+def backend_of(x):
+    """The backend name an array belongs to ("numpy" for Python scalars)."""
+    for name, (_, array_type, _) in _BACKENDS.items():
+        if name != "numpy" and isinstance(x, array_type):
+            return name
+    return "numpy"
+
+
+def get_array_module(x):
+    """numpy for a numpy array, cupy for a cupy array: the library to compute on ``x`` with."""
+    return _BACKENDS[backend_of(x)][0]
+
+
+def to_numpy(x):
+    """Copy an array of any backend into a numpy.ndarray (a no-op for numpy arrays)."""
+    return _BACKENDS[backend_of(x)][2](x)
+
+
+def to_device(x, backend=None, dtype=None):
+    """Copy a numpy/cupy array (or nested list) onto ``backend`` (default: the active one)."""
+    backend = backend or get_backend()
+    if backend == "cupy":
+        _load_cupy()
+    if backend_of(x) != "numpy" and backend_of(x) != backend:
+        x = to_numpy(x)  # device -> host first; never implicit
+    return _BACKENDS[backend][0].asarray(x, dtype=dtype)
+
+
+def manual_seed(seed):
+    """Seed minigan's random generators (parameter init, noise, dropout) on every backend."""
+    _generators.clear()
+    _generators["seed"] = int(seed)
+
+
+def default_generator(backend=None):
+    """The seeded random generator of a backend: numpy.random.Generator or cupy's RandomState."""
+    backend = backend or get_backend()
+    if backend not in _generators:
+        seed = _generators.get("seed")
+        module = _BACKENDS[backend][0]
+        if backend == "numpy":
+            _generators[backend] = np.random.default_rng(seed)
+        else:
+            _generators[backend] = module.random.RandomState(seed)
+    return _generators[backend]
+
+
+def randn(shape, dtype=DEFAULT_DTYPE, backend=None):
+    """Standard-normal samples of ``shape`` on a backend, drawn from its seeded generator."""
+    return default_generator(backend).standard_normal(shape, dtype=dtype)
+
+
+def rand(shape, dtype=DEFAULT_DTYPE, backend=None):
+    """Uniform samples in [0, 1) of ``shape`` on a backend, drawn from its seeded generator."""
+    gen = default_generator(backend)
+    if isinstance(gen, np.random.Generator):
+        return gen.random(shape, dtype=dtype)
+    return gen.random_sample(shape).astype(dtype, copy=False)
+
+
+def get_rng_state():
+    """The numpy generator's state as a JSON-able dict (for bit-exact resume of a training run)."""
+    return default_generator("numpy").bit_generator.state
+
+
+def set_rng_state(state):
+    """Restore the numpy generator's state saved by ``get_rng_state``."""
+    default_generator("numpy").bit_generator.state = state

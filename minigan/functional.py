@@ -1,0 +1,20 @@
+"""The public function names (``import minigan.functional as F``), re-exported from ``minigan.ops``.
+
+Reading order: ops -> tensor -> **functional** -> nn. Nothing is defined here: "go to definition" on
+any name below takes you to the op that implements it.
+"""
+
+from minigan.ops.activations import leaky_relu, relu, sigmoid, tanh
+from minigan.ops.arith import exp, linear, log, matmul
+from minigan.ops.conv import conv2d, conv_transpose2d
+from minigan.ops.embedding import dropout, embedding
+from minigan.ops.losses import binary_cross_entropy, binary_cross_entropy_with_logits
+from minigan.ops.norm import batch_norm
+from minigan.ops.reduce import mean, sum
+from minigan.ops.shape import cat, dilate2d, flatten, pad2d, reshape, transpose
+
+__all__ = [
+    "batch_norm", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cat", "conv2d",
+    "conv_transpose2d", "dilate2d", "dropout", "embedding", "exp", "flatten", "leaky_relu", "linear",
+    "log", "matmul", "mean", "pad2d", "relu", "reshape", "sigmoid", "sum", "tanh", "transpose",
+]

@@ -1,0 +1,73 @@
+"""Activations: relu, leaky_relu, tanh, sigmoid.
+
+Reading order: ops/reduce -> **ops/activations** -> ops/conv.
+
+    relu(x)           = max(x, 0)                 dx = g * [x > 0]
+    leaky_relu(x, a)  = x if x > 0 else a * x     dx = g * (1 if x > 0 else a)
+    tanh(x)           = y                         dx = g * (1 - y^2)
+    sigmoid(x)        = y = 1 / (1 + e^-x)        dx = g * y * (1 - y)
+
+tanh and sigmoid save their output y (not x): the derivative is cheaper in terms of y.
+"""
+
+from minigan.autograd import Function
+from minigan.backend import get_array_module
+
+
+class ReLU(Function):
+    def forward(self, x):
+        self.positive = x > 0
+        return x * self.positive
+
+    def backward(self, g):
+        return g * self.positive
+
+
+class LeakyReLU(Function):
+    def __init__(self, negative_slope):
+        self.negative_slope = negative_slope
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        self.positive = x > 0
+        return xp.where(self.positive, x, x * self.negative_slope)
+
+    def backward(self, g):
+        xp = get_array_module(g)
+        return xp.where(self.positive, g, g * self.negative_slope)
+
+
+class Tanh(Function):
+    def forward(self, x):
+        self.y = get_array_module(x).tanh(x)
+        return self.y
+
+    def backward(self, g):
+        return g * (1 - self.y * self.y)
+
+
+class Sigmoid(Function):
+    def forward(self, x):
+        xp = get_array_module(x)
+        # 1 / (1 + e^-x) overflows e^-x for x << 0; tanh form is stable: sigmoid(x) = (1 + tanh(x/2)) / 2
+        self.y = 0.5 * (1 + xp.tanh(0.5 * x))
+        return self.y
+
+    def backward(self, g):
+        return g * self.y * (1 - self.y)
+
+
+def relu(x):
+    return ReLU()(x)
+
+
+def leaky_relu(x, negative_slope=0.2):
+    return LeakyReLU(negative_slope)(x)
+
+
+def tanh(x):
+    return Tanh()(x)
+
+
+def sigmoid(x):
+    return Sigmoid()(x)

@@ -1,0 +1,245 @@
+"""Convolution and transposed convolution (two definitions), built on im2col / col2im.
+
+Reading order: ops/conv_shapes -> **ops/conv** -> ops/norm.
+
+Notation: x (N, C_in, H, W), conv weight W (C_out, C_in, k, k), stride s, padding p,
+H_out = floor((H + 2p - k)/s) + 1. Transposed conv weight W (C_in, C_out, k, k) (PyTorch's layouts).
+
+conv2d as one matrix multiply (im2col)
+--------------------------------------
+    y[n, o, i, j] = sum_{c, a, b} W[o, c, a, b] * x_pad[n, c, i*s + a, j*s + b]
+
+``im2col`` lays every k x k window out as one column: cols (C_in*k*k, N*H_out*W_out). Then
+y = W.reshape(C_out, C_in*k*k) @ cols is ONE big matmul. The windows are read through a strided view
+(``as_strided``: no copy, just new strides), and the single copy happens when the view is reshaped.
+
+Backward, and the duality
+-------------------------
+    dW = g @ cols^T                              (C_out, N*H_out*W_out) @ (N*H_out*W_out, C_in*k*k)
+    dx = conv_transpose2d(g, W)                  the transposed conv IS conv2d's input gradient
+
+and for the transposed convolution the roles swap: its input gradient is conv2d(g, W).
+
+Transposed convolution, definition 1: "scatter" (Kieu 1)
+    each input pixel multiplies the kernel and is added into the output at stride steps, overlaps
+    summed; then p rows/columns are cropped from each side. In matrices: col2im(W^T @ x), the adjoint
+    (transpose) of conv2d's im2col + matmul.
+Transposed convolution, definition 2: "dilate" (Kieu 2)
+    insert z = s - 1 zeros between input pixels, pad p' = k - p - 1 on each side (+ output_padding on
+    the bottom/right), then a stride-1 conv2d with the kernel flipped and its in/out channels swapped.
+    Composed from visible Tensor ops (dilate2d -> pad2d -> conv2d), so autograd derives its backward.
+The tests check that both give the same numbers, and that <conv2d(x, W), y> = <x, conv_transpose2d(y, W)>.
+
+Memory layout: activations come out of these ops as NCHW *views* of (C, N, H, W) memory. That is the
+layout the matmul produces, and the layout the next im2col reads fastest; numpy strides make the view
+free, and elementwise ops (BatchNorm, LeakyReLU) keep it.
+"""
+
+from minigan.autograd import Function
+from minigan.backend import get_array_module
+from minigan.ops.conv_shapes import (  # noqa: F401  (re-exported for learners)
+    conv_output_size,
+    conv_transpose_output_size,
+    explain_conv_transpose,
+    padding_choices,
+)
+from minigan.ops.shape import dilate2d, pad2d, transpose
+
+
+# ----------------------------------------------------------------------------------------------------
+# im2col / col2im on raw arrays
+# ----------------------------------------------------------------------------------------------------
+def im2col(x, k, stride, padding):
+    """x (N, C, H, W) -> cols (C*k*k, N*H_out*W_out): every k x k window as one column."""
+    xp = get_array_module(x)
+    n, c, h, w = x.shape
+    h_out, w_out = conv_output_size(h, k, stride, padding), conv_output_size(w, k, stride, padding)
+    if padding > 0:
+        # zero-padded copy, laid out (C, N, H+2p, W+2p) in memory: the order im2col reads it in
+        x_pad = xp.zeros((c, n, h + 2 * padding, w + 2 * padding), dtype=x.dtype)
+        x_pad[:, :, padding:padding + h, padding:padding + w] = x.transpose(1, 0, 2, 3)
+        x = x_pad.transpose(1, 0, 2, 3)                              # (N, C, H+2p, W+2p) view
+    sn, sc, sh, sw = x.strides
+    windows = xp.lib.stride_tricks.as_strided(                       # a view, nothing copied yet
+        x,
+        shape=(c, k, k, n, h_out, w_out),
+        strides=(sc, sh, sw, sn, sh * stride, sw * stride),
+    )                                                                # (C, k, k, N, H_out, W_out)
+    return windows.reshape(c * k * k, n * h_out * w_out)            # the one copy
+
+
+def col2im(cols, n, c, h_in, w_in, k, stride, h_full, w_full):
+    """Scatter-add columns back into an image: the adjoint of im2col (without its padding).
+
+    cols (C*k*k, N*h_in*w_in) -> (N, C, h_full, w_full). Column (c, a, b) of window (i, j) is added
+    at pixel (i*s + a, j*s + b). One strided add per kernel offset (a, b): within one offset no two
+    windows hit the same pixel, so the loop is deterministic (no atomic scatter needed).
+    """
+    xp = get_array_module(cols)
+    cols = cols.reshape(c, k, k, n, h_in, w_in)
+    out = xp.zeros((c, n, h_full, w_full), dtype=cols.dtype)        # (C, N, H_full, W_full)
+    for a in range(k):
+        for b in range(k):
+            out[:, :, a:a + stride * h_in:stride, b:b + stride * w_in:stride] += cols[:, a, b]
+    return out.transpose(1, 0, 2, 3)                                 # (N, C, H_full, W_full) view
+
+
+def conv2d_array(x, weight, stride, padding):
+    """conv2d on raw arrays. Returns (y (N, C_out, H_out, W_out), cols) — cols kept for backward."""
+    n, _, h, w = x.shape
+    c_out, _, k, _ = weight.shape
+    h_out, w_out = conv_output_size(h, k, stride, padding), conv_output_size(w, k, stride, padding)
+    cols = im2col(x, k, stride, padding)                             # (C_in*k*k, N*H_out*W_out)
+    y = weight.reshape(c_out, -1) @ cols                             # (C_out, N*H_out*W_out)
+    y = y.reshape(c_out, n, h_out, w_out).transpose(1, 0, 2, 3)     # (N, C_out, H_out, W_out) view
+    return y, cols
+
+
+def conv_transpose2d_array(x, weight, stride, padding, output_padding):
+    """Transposed conv on raw arrays, "scatter" definition: crop(col2im(W^T @ x)).
+
+    x (N, C_in, H, W), weight (C_in, C_out, k, k), output_padding (op_h, op_w).
+    """
+    n, c_in, h, w = x.shape
+    _, c_out, k, _ = weight.shape
+    op_h, op_w = output_padding
+    h_out = conv_transpose_output_size(h, k, stride, padding, op_h)
+    w_out = conv_transpose_output_size(w, k, stride, padding, op_w)
+    x2 = x.transpose(1, 0, 2, 3).reshape(c_in, n * h * w)           # (C_in, N*H*W)
+    cols = weight.reshape(c_in, -1).T @ x2                           # (C_out*k*k, N*H*W)
+    full = col2im(cols, n, c_out, h, w, k, stride,                   # (N, C_out, (H-1)s+k+op, ...)
+                  (h - 1) * stride + k + op_h, (w - 1) * stride + k + op_w)
+    return full[:, :, padding:padding + h_out, padding:padding + w_out]   # crop p from each side
+
+
+# ----------------------------------------------------------------------------------------------------
+# The two Functions: each one's backward calls the other one's forward
+# ----------------------------------------------------------------------------------------------------
+class Conv2d(Function):
+    def __init__(self, stride, padding):
+        self.stride, self.padding = stride, padding
+
+    def forward(self, x, weight, bias=None):
+        self.x_shape, self.weight = x.shape, weight
+        y, self.cols = conv2d_array(x, weight, self.stride, self.padding)
+        if bias is not None:
+            y += bias[:, None, None]                                 # (C_out, 1, 1) broadcast
+        return y
+
+    def backward(self, g):                                           # g: (N, C_out, H_out, W_out)
+        n, c_in, h, w = self.x_shape
+        c_out, _, k, _ = self.weight.shape
+        gx = gw = gb = None
+        if self.needs_input_grad[0]:
+            # output_padding restores the rows/cols the floor in H_out dropped
+            op_h = h - conv_transpose_output_size(g.shape[2], k, self.stride, self.padding)
+            op_w = w - conv_transpose_output_size(g.shape[3], k, self.stride, self.padding)
+            gx = conv_transpose2d_array(g, self.weight, self.stride, self.padding, (op_h, op_w))
+        if self.needs_input_grad[1]:
+            g2 = g.transpose(1, 0, 2, 3).reshape(c_out, -1)          # (C_out, N*H_out*W_out)
+            gw = (g2 @ self.cols.T).reshape(self.weight.shape)       # (C_out, C_in*k*k) -> (C_out, C_in, k, k)
+        if len(self.needs_input_grad) == 3:
+            gb = g.sum(axis=(0, 2, 3))                               # (C_out,)
+            return gx, gw, gb
+        return gx, gw
+
+
+class ConvTranspose2d(Function):
+    """The "scatter" transposed convolution (definition 1)."""
+
+    def __init__(self, stride, padding, output_padding):
+        self.stride, self.padding, self.output_padding = stride, padding, output_padding
+
+    def forward(self, x, weight, bias=None):
+        self.x, self.weight = x, weight
+        y = conv_transpose2d_array(x, weight, self.stride, self.padding, self.output_padding)
+        if bias is not None:
+            y += bias[:, None, None]                                 # (C_out, 1, 1) broadcast
+        return y
+
+    def backward(self, g):                                           # g: (N, C_out, H_out, W_out)
+        n, c_in, h, w = self.x.shape
+        # conv2d with the same weight, read as (C_out'=C_in, C_in'=C_out, k, k): exactly the layout it has
+        gx, g_cols = conv2d_array(g, self.weight, self.stride, self.padding)   # (N, C_in, H, W)
+        gw = None
+        if self.needs_input_grad[1]:
+            x2 = self.x.transpose(1, 0, 2, 3).reshape(c_in, -1)      # (C_in, N*H*W)
+            gw = (x2 @ g_cols.T).reshape(self.weight.shape)          # (C_in, C_out*k*k) -> (C_in, C_out, k, k)
+        gx = gx if self.needs_input_grad[0] else None
+        if len(self.needs_input_grad) == 3:
+            return gx, gw, g.sum(axis=(0, 2, 3))                     # bias: (C_out,)
+        return gx, gw
+
+
+# ----------------------------------------------------------------------------------------------------
+# Public functions (with their checks)
+# ----------------------------------------------------------------------------------------------------
+def _check_conv_args(name, x, weight, stride, padding, channel_axis):
+    if x.ndim != 4:
+        raise ValueError(f"{name}: expected a 4-D input (N, C, H, W), got shape {tuple(x.shape)}")
+    if weight.ndim != 4 or weight.shape[2] != weight.shape[3]:
+        raise ValueError(f"{name}: expected a square 4-D weight, got shape {tuple(weight.shape)}")
+    if x.shape[1] != weight.shape[channel_axis]:
+        raise ValueError(
+            f"{name}: the input has {x.shape[1]} channels, the weight {tuple(weight.shape)} expects "
+            f"{weight.shape[channel_axis]} (input shape {tuple(x.shape)})"
+        )
+    if not (isinstance(stride, int) and stride >= 1) or not (isinstance(padding, int) and padding >= 0):
+        raise ValueError(f"{name}: stride must be an int >= 1 and padding an int >= 0, got {stride}, {padding}")
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0):
+    """2-D convolution (cross-correlation, like PyTorch).
+
+    x (N, C_in, H, W), weight (C_out, C_in, k, k), bias (C_out,) -> (N, C_out, H_out, W_out),
+    H_out = floor((H + 2p - k)/s) + 1. Example: (8, 3, 32, 32) with (64, 3, 4, 4), s=2, p=1 -> (8, 64, 16, 16).
+    """
+    _check_conv_args("conv2d", x, weight, stride, padding, channel_axis=1)
+    k = weight.shape[2]
+    if x.shape[2] + 2 * padding < k or x.shape[3] + 2 * padding < k:
+        raise ValueError(
+            f"conv2d: input {tuple(x.shape)} with padding {padding} is smaller than the {k}x{k} kernel"
+        )
+    inputs = (x, weight) if bias is None else (x, weight, bias)
+    return Conv2d(stride, padding)(*inputs)
+
+
+def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, method="scatter"):
+    """2-D transposed convolution ("deconvolution"), the gradient of conv2d w.r.t. its input.
+
+    x (N, C_in, H, W), weight (C_in, C_out, k, k), bias (C_out,) -> (N, C_out, H_out, W_out),
+    H_out = (H - 1) s - 2p + k + output_padding. Example: (8, 512, 2, 2) with (512, 256, 4, 4), s=2, p=1
+    -> (8, 256, 4, 4). ``method`` is "scatter" (definition 1) or "dilate" (definition 2); same numbers.
+    """
+    _check_conv_args("conv_transpose2d", x, weight, stride, padding, channel_axis=0)
+    op_h, op_w = (output_padding, output_padding) if isinstance(output_padding, int) else output_padding
+    if not (0 <= op_h < stride and 0 <= op_w < stride):
+        raise ValueError(
+            f"conv_transpose2d: output_padding must satisfy 0 <= output_padding < stride ({stride}), "
+            f"got {output_padding}"
+        )
+    k = weight.shape[2]
+    if conv_transpose_output_size(min(x.shape[2], x.shape[3]), k, stride, padding, min(op_h, op_w)) < 1:
+        raise ValueError(f"conv_transpose2d: padding {padding} leaves no output for input {tuple(x.shape)}")
+    if method == "scatter":
+        inputs = (x, weight) if bias is None else (x, weight, bias)
+        return ConvTranspose2d(stride, padding, (op_h, op_w))(*inputs)
+    if method == "dilate":
+        return conv_transpose2d_dilate(x, weight, bias, stride, padding, (op_h, op_w))
+    raise ValueError(f"conv_transpose2d: method must be 'scatter' or 'dilate', got {method!r}")
+
+
+def conv_transpose2d_dilate(x, weight, bias, stride, padding, output_padding):
+    """Definition 2, as visible steps: dilate -> pad -> stride-1 conv2d with the flipped kernel."""
+    k = weight.shape[2]
+    p_prime = k - padding - 1                                        # p' = k - p - 1
+    if p_prime < 0:
+        raise ValueError(
+            f"conv_transpose2d(method='dilate'): padding {padding} > k - 1 = {k - 1} gives p' < 0; "
+            "use method='scatter'"
+        )
+    op_h, op_w = output_padding
+    z = dilate2d(x, stride)                                          # (N, C_in, (H-1)s+1, (W-1)s+1)
+    z = pad2d(z, p_prime, p_prime + op_h, p_prime, p_prime + op_w)   # (N, C_in, (H-1)s+1+2p'+op, ...)
+    flipped = transpose(weight, 1, 0, 2, 3)[:, :, ::-1, ::-1]        # (C_out, C_in, k, k), rotated 180°
+    return conv2d(z, flipped, bias, stride=1, padding=0)             # (N, C_out, H_out, W_out)

@@ -1,0 +1,72 @@
+"""Embedding lookup and dropout.
+
+Reading order: ops/norm -> **ops/embedding** -> ops/losses.
+
+embedding: y = W[indices], a table lookup. Its backward adds each row of g into the row of the table
+it was read from; a label that appears twice gets both rows added. Written as a matmul with the
+one-hot matrix, which is deterministic on every backend:
+    y = onehot(indices) @ W        (N, num) @ (num, dim) -> (N, dim)
+    dW = onehot(indices)^T @ g     (num, N) @ (N, dim)   -> (num, dim)
+
+dropout (training only): keep each value with probability 1 - p and scale it by 1 / (1 - p), so the
+expected value is unchanged and eval mode is the identity. Backward multiplies by the same mask.
+"""
+
+from minigan.autograd import Function
+from minigan.backend import get_array_module, rand
+
+
+class Embedding(Function):
+    def __init__(self, indices):
+        self.indices = indices                                       # (N,) integers, not differentiable
+
+    def forward(self, weight):
+        self.num_embeddings = weight.shape[0]
+        return weight[self.indices]                                  # (N, dim)
+
+    def backward(self, g):                                           # g: (N, dim)
+        xp = get_array_module(g)
+        onehot = (self.indices[:, None] == xp.arange(self.num_embeddings)).astype(g.dtype)   # (N, num)
+        return onehot.T @ g                                          # (num, dim)
+
+
+class Dropout(Function):
+    def __init__(self, p):
+        self.p = p
+
+    def forward(self, x):
+        keep = rand(x.shape, dtype=x.dtype, backend=None) >= self.p  # (same shape as x) bool
+        self.mask = keep * (1 / (1 - self.p))
+        self.mask = self.mask.astype(x.dtype, copy=False)
+        return x * self.mask
+
+    def backward(self, g):
+        return g * self.mask
+
+
+def embedding(indices, weight):
+    """Rows of ``weight`` (num, dim) picked by integer ``indices`` (N,) -> (N, dim)."""
+    idx = getattr(indices, "data", indices)
+    if getattr(idx, "dtype", None) is None or idx.dtype.kind not in "iu":
+        raise TypeError(
+            f"embedding: indices must be an integer array or tensor (class labels), got "
+            f"{getattr(idx, 'dtype', type(idx).__name__)}; use labels.astype('int64')"
+        )
+    if idx.ndim != 1:
+        raise ValueError(f"embedding: expected indices of shape (N,), got {tuple(idx.shape)}")
+    num = weight.shape[0]
+    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= num):
+        raise ValueError(
+            f"embedding: indices must be in [0, {num - 1}] for a table of {num} rows, got values "
+            f"from {int(idx.min())} to {int(idx.max())}"
+        )
+    return Embedding(idx)(weight)
+
+
+def dropout(x, p=0.5, training=True):
+    """Zero each value with probability p (training) and scale the rest by 1/(1-p); identity in eval."""
+    if not 0 <= p < 1:
+        raise ValueError(f"dropout: p must be in [0, 1), got {p}")
+    if not training or p == 0:
+        return x
+    return Dropout(p)(x)

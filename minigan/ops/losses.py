@@ -1,0 +1,59 @@
+"""Binary cross-entropy losses (mean over all elements), the losses of every GAN in minigan.
+
+Reading order: ops/embedding -> **ops/losses** -> functional.
+
+On probabilities p in [0, 1] and targets t (1 = real, 0 = fake):
+    BCE(p, t) = -mean( t log p + (1 - t) log(1 - p) ),   each log clamped at >= -100 (like PyTorch)
+    dBCE/dp   = (p - t) / (p (1 - p)) / M
+
+On logits z (the discriminator's raw output, p = sigmoid(z)), computed without ever forming p:
+    BCE(z, t) = mean( max(z, 0) - z t + log(1 + exp(-|z|)) )          stable for z = +-1000
+    dBCE/dz   = (sigmoid(z) - t) / M
+(derivation: log sigmoid(z) = -log(1 + e^-z); split z >= 0 / z < 0 so that exp never overflows.)
+"""
+
+from minigan.autograd import Function
+from minigan.backend import get_array_module
+
+
+class BinaryCrossEntropy(Function):
+    def forward(self, p, t):
+        xp = get_array_module(p)
+        self.p, self.t = p, t
+        log_p = xp.maximum(xp.log(p), -100)
+        log_1mp = xp.maximum(xp.log(1 - p), -100)
+        return -(t * log_p + (1 - t) * log_1mp).mean()
+
+    def backward(self, g):
+        xp = get_array_module(g)
+        denom = xp.maximum(self.p * (1 - self.p), 1e-12)
+        return g * (self.p - self.t) / denom / self.p.size, None
+
+
+class BinaryCrossEntropyWithLogits(Function):
+    def forward(self, z, t):
+        xp = get_array_module(z)
+        self.z, self.t = z, t
+        return (xp.maximum(z, 0) - z * t + xp.log1p(xp.exp(-xp.abs(z)))).mean()
+
+    def backward(self, g):
+        xp = get_array_module(g)
+        sigmoid = 0.5 * (1 + xp.tanh(0.5 * self.z))
+        return g * (sigmoid - self.t) / self.z.size, None
+
+
+def _check(name, x, target):
+    if tuple(x.shape) != tuple(target.shape):
+        raise ValueError(f"{name}: input shape {tuple(x.shape)} and target shape {tuple(target.shape)} differ")
+
+
+def binary_cross_entropy(p, target):
+    """Mean BCE of probabilities p (after a sigmoid) against targets of the same shape."""
+    _check("binary_cross_entropy", p, target)
+    return BinaryCrossEntropy()(p, target)
+
+
+def binary_cross_entropy_with_logits(logits, target):
+    """Mean BCE of logits (before the sigmoid) against targets of the same shape: numerically stable."""
+    _check("binary_cross_entropy_with_logits", logits, target)
+    return BinaryCrossEntropyWithLogits()(logits, target)

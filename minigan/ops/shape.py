@@ -1,0 +1,175 @@
+"""Shape ops: reshape, transpose, getitem, concat, pad, dilate.
+
+Reading order: ops/arith -> **ops/shape** -> ops/reduce -> ops/activations -> ops/conv.
+These ops move numbers around without changing them, so each backward moves the gradient back:
+
+    reshape     grad.reshape(input shape)
+    transpose   grad.transpose(inverse permutation)
+    x[idx]      a zero array of x's shape with grad added at idx
+    concat      the slice of grad that belongs to each input
+    pad         crop the padding off the gradient
+    dilate      keep every s-th gradient value (the ones that came from input pixels)
+
+``pad`` and ``dilate`` are the first two steps of the "dilate" definition of the transposed
+convolution (ops/conv.py): insert zeros between pixels, pad, then an ordinary convolution.
+"""
+
+from minigan.autograd import Function
+from minigan.backend import get_array_module
+
+
+class Reshape(Function):
+    def __init__(self, shape):
+        self.shape = shape
+
+    def forward(self, x):
+        self.x_shape = x.shape
+        return x.reshape(self.shape)
+
+    def backward(self, g):
+        return g.reshape(self.x_shape)
+
+
+class Transpose(Function):
+    def __init__(self, axes):
+        self.axes = axes
+
+    def forward(self, x):
+        if self.axes is None:
+            self.axes = tuple(reversed(range(x.ndim)))
+        return x.transpose(self.axes)
+
+    def backward(self, g):
+        inverse = [0] * len(self.axes)
+        for i, axis in enumerate(self.axes):
+            inverse[axis] = i
+        return g.transpose(inverse)
+
+
+class GetItem(Function):
+    def __init__(self, index):
+        self.index = index
+
+    def forward(self, x):
+        self.x_shape, self.x_dtype = x.shape, x.dtype
+        return x[self.index]
+
+    def backward(self, g):
+        xp = get_array_module(g)
+        gx = xp.zeros(self.x_shape, dtype=g.dtype)
+        if _is_basic_index(self.index):
+            gx[self.index] = g            # slices and integers pick each element at most once
+        else:
+            xp.add.at(gx, self.index, g)  # an integer-array index may pick one element twice: add up
+        return gx
+
+
+def _is_basic_index(index):
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(p, (int, slice)) or p is None or p is Ellipsis for p in parts)
+
+
+class Concat(Function):
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, *arrays):
+        xp = get_array_module(arrays[0])
+        self.sizes = [a.shape[self.axis] for a in arrays]
+        return xp.concatenate(arrays, axis=self.axis)
+
+    def backward(self, g):
+        grads, start = [], 0
+        for size in self.sizes:
+            index = [slice(None)] * g.ndim
+            index[self.axis] = slice(start, start + size)
+            grads.append(g[tuple(index)])
+            start += size
+        return tuple(grads)
+
+
+class Pad2d(Function):
+    """Zero padding of the last two axes: (top, bottom, left, right) rows/columns of zeros."""
+
+    def __init__(self, top, bottom, left, right):
+        self.widths = (top, bottom, left, right)
+
+    def forward(self, x):                                            # x: (N, C, H, W)
+        xp = get_array_module(x)
+        top, bottom, left, right = self.widths
+        n, c, h, w = x.shape
+        out = xp.zeros((n, c, h + top + bottom, w + left + right), dtype=x.dtype)
+        out[:, :, top:top + h, left:left + w] = x                    # (N, C, H+top+bottom, W+left+right)
+        return out
+
+    def backward(self, g):
+        top, bottom, left, right = self.widths
+        return g[:, :, top:g.shape[2] - bottom, left:g.shape[3] - right]
+
+
+class Dilate2d(Function):
+    """Insert ``stride - 1`` zeros between neighbouring pixels: (H, W) -> ((H-1)s + 1, (W-1)s + 1)."""
+
+    def __init__(self, stride):
+        self.stride = stride
+
+    def forward(self, x):                                            # x: (N, C, H, W)
+        xp = get_array_module(x)
+        s = self.stride
+        n, c, h, w = x.shape
+        out = xp.zeros((n, c, (h - 1) * s + 1, (w - 1) * s + 1), dtype=x.dtype)
+        out[:, :, ::s, ::s] = x                                      # (N, C, (H-1)s+1, (W-1)s+1)
+        return out
+
+    def backward(self, g):
+        return g[:, :, ::self.stride, ::self.stride]                 # (N, C, H, W)
+
+
+def reshape(x, *shape):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    return Reshape(shape)(x)
+
+
+def transpose(x, *axes):
+    if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+        axes = tuple(axes[0])
+    return Transpose(axes or None)(x)
+
+
+def getitem(x, index):
+    return GetItem(index)(x)
+
+
+def cat(tensors, axis=0):
+    """Concatenate tensors along ``axis``; every other axis must match."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("cat: expected a non-empty list of tensors")
+    first = tensors[0].shape
+    for i, t in enumerate(tensors[1:], start=1):
+        if len(t.shape) != len(first) or any(
+            a != b for d, (a, b) in enumerate(zip(t.shape, first)) if d != axis % len(first)
+        ):
+            raise ValueError(
+                f"cat along axis {axis}: tensor 0 has shape {tuple(first)} but tensor {i} has shape "
+                f"{tuple(t.shape)}; all axes except {axis} must match (batch sizes too)"
+            )
+    return Concat(axis)(*tensors)
+
+
+def flatten(x):
+    """(N, d1, d2, ...) -> (N, d1*d2*...)."""
+    return Reshape((x.shape[0], -1))(x)
+
+
+def pad2d(x, top, bottom, left, right):
+    if min(top, bottom, left, right) < 0:
+        raise ValueError(f"pad2d: padding widths must be >= 0, got {(top, bottom, left, right)}")
+    return Pad2d(top, bottom, left, right)(x)
+
+
+def dilate2d(x, stride):
+    if stride < 1:
+        raise ValueError(f"dilate2d: stride must be >= 1, got {stride}")
+    return Dilate2d(stride)(x)
