@@ -181,7 +181,7 @@ def topological_order(root):
             continue
         visited.add(id(tensor))
         stack.append((tensor, True))
-        if tensor.creator is not None:
+        if tensor.creator is not None and tensor.creator.inputs is not None:  # None: graph freed
             for parent in tensor.creator.inputs:
                 if parent.requires_grad and id(parent) not in visited:
                     stack.append((parent, False))

@@ -79,7 +79,7 @@ def gaussian_frechet_distance(mu1, cov1, mu2, cov2):
     sqrt_cov1 = _sqrtm_psd(cov1)                       # (D, D)
     m = sqrt_cov1 @ cov2 @ sqrt_cov1                   # (D, D), symmetric PSD up to rounding
     eigenvalues = xp.linalg.eigh((m + m.T) / 2)[0]     # (D,)
-    trace_sqrt_m = xp.sqrt(xp.clip(eigenvalues, 0, None)).sum()
+    trace_sqrt_m = xp.sqrt(xp.maximum(eigenvalues, 0)).sum()
 
     diff = mu1 - mu2
     fd = diff @ diff + xp.trace(cov1) + xp.trace(cov2) - 2 * trace_sqrt_m
@@ -90,7 +90,7 @@ def _sqrtm_psd(cov):
     """Square root of a symmetric PSD matrix: cov = V diag(w) V^T  ->  cov^1/2 = V diag(sqrt w) V^T."""
     xp = get_array_module(cov)
     w, v = xp.linalg.eigh((cov + cov.T) / 2)           # w: (D,), v: (D, D), columns are eigenvectors
-    return (v * xp.sqrt(xp.clip(w, 0, None))) @ v.T    # (D, D); v * s scales column j by s[j]
+    return (v * xp.sqrt(xp.maximum(w, 0))) @ v.T        # (D, D); v * s scales column j by s[j]
 
 
 def _mean_and_covariance(x):

@@ -95,5 +95,6 @@ class Adam(Optimizer):
     def load_state_dict(self, state):
         xp = get_array_module(self.params[0].data)
         self.t = int(state["t"])
-        self.m = [xp.asarray(state[f"m.{i}"], dtype=p.dtype) for i, p in enumerate(self.params)]
-        self.v = [xp.asarray(state[f"v.{i}"], dtype=p.dtype) for i, p in enumerate(self.params)]
+        # copies: step() updates m and v in place, and must not write into the dict's arrays
+        self.m = [xp.array(state[f"m.{i}"], dtype=p.dtype) for i, p in enumerate(self.params)]
+        self.v = [xp.array(state[f"v.{i}"], dtype=p.dtype) for i, p in enumerate(self.params)]

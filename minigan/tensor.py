@@ -27,7 +27,9 @@ class Tensor:
     def __init__(self, data, requires_grad=False, name=None):
         if isinstance(data, Tensor):
             data = data.data
-        if backend.backend_of(data) == "numpy" and not isinstance(data, np.ndarray):
+        if isinstance(data, np.generic):
+            data = np.asarray(data)  # a NumPy scalar (x.sum() of a numpy array): keep its dtype
+        elif backend.backend_of(data) == "numpy" and not isinstance(data, np.ndarray):
             data = np.asarray(data, dtype=backend.DEFAULT_DTYPE)  # Python numbers and lists
         self.data = data
         self.requires_grad = requires_grad
@@ -151,7 +153,8 @@ def as_tensor(value, like=()):
     if isinstance(value, Tensor):
         return value
     reference = next((t for t in like if isinstance(t, Tensor)), None)
-    if reference is not None and not hasattr(value, "shape"):
+    is_number = not hasattr(value, "shape") or isinstance(value, np.generic)   # 2, 0.5, np.float32(2)
+    if reference is not None and is_number:
         xp = backend.get_array_module(reference.data)
         return Tensor(xp.asarray(value, dtype=reference.dtype))
     return Tensor(value)

@@ -1,7 +1,5 @@
-"""Tests for minigan.data: the readers on small files in the official formats, their error messages,
-the pixel transforms, batching, the fake datasets, and (if present) the real datasets."""
+"""minigan.data: readers on tiny official-format files, their errors, transforms, batching, real data."""
 
-import gzip
 import os
 import time
 from pathlib import Path
@@ -11,31 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from data_formats import (
-    CIFAR_ARCHIVE,
-    FMNIST_FILES,
-    cifar_batch_bytes,
-    cifar_batches,
-    expected_cifar,
-    idx_bytes,
-    random_fmnist,
-    write_bytes,
-    write_cifar_folder,
-    write_cifar_tar,
-    write_fmnist,
-)
-from minigan.data import (
-    CIFAR10_CLASSES,
-    FASHION_MNIST_CLASSES,
-    DatasetError,
-    batches,
-    fake_dataset,
-    load_cifar10,
-    load_fashion_mnist,
-    num_batches,
-    to_float_images,
-    to_uint8_images,
-)
+from data_formats import (CIFAR_ARCHIVE, FMNIST_FILES, cifar_batch_bytes, cifar_batches, expected_cifar,
+                          idx_bytes, random_fmnist, write_bytes, write_cifar_folder, write_cifar_tar,
+                          write_fmnist)
+from minigan.data import (CIFAR10_CLASSES, FASHION_MNIST_CLASSES, DatasetError, batches, fake_dataset,
+                          load_cifar10, load_fashion_mnist, num_batches, to_float_images, to_uint8_images)
 
 SHARED_DATA = Path(os.environ.get("MINIGAN_SHARED_DATA")
                    or Path(__file__).resolve().parents[1].parent / "shared" / "data")
@@ -53,7 +31,7 @@ def test_fmnist_reads_idx_files_exactly(tmp_path, split, compress):
     np.testing.assert_array_equal(y, labels)
 
 
-def test_fmnist_mixed_gzip_and_raw_and_sniffs_content(tmp_path):
+def test_fmnist_mixed_gzip_and_raw(tmp_path):
     images, labels = random_fmnist(4, seed=2)
     write_bytes(tmp_path / FMNIST_FILES["train"][0], idx_bytes(images), compress=True)
     # a decompressed file is found under the name without .gz
@@ -63,13 +41,13 @@ def test_fmnist_mixed_gzip_and_raw_and_sniffs_content(tmp_path):
     np.testing.assert_array_equal(y, labels)
 
 
-def _fmnist_error(tmp_path, image_bytes=None, label_bytes=None, gz=True):
+def _fmnist_error(tmp_path, image_bytes=None, label_bytes=None):
     """Write a train split with optionally replaced file contents; return the DatasetError message."""
     images, labels = random_fmnist(3, seed=3)
     image_bytes = idx_bytes(images) if image_bytes is None else image_bytes
     label_bytes = idx_bytes(labels) if label_bytes is None else label_bytes
-    write_bytes(tmp_path / FMNIST_FILES["train"][0], image_bytes, compress=gz)
-    write_bytes(tmp_path / FMNIST_FILES["train"][1], label_bytes, compress=gz)
+    write_bytes(tmp_path / FMNIST_FILES["train"][0], image_bytes, compress=True)
+    write_bytes(tmp_path / FMNIST_FILES["train"][1], label_bytes, compress=True)
     with pytest.raises(DatasetError) as info:
         load_fashion_mnist(tmp_path, download=False)
     return str(info.value)
@@ -94,14 +72,13 @@ def test_fmnist_truncated_and_oversized_payload(tmp_path):
 def test_fmnist_truncated_and_corrupt_gzip(tmp_path):
     images, _ = random_fmnist(3, seed=3)
     path = write_bytes(tmp_path / FMNIST_FILES["train"][0], idx_bytes(images), compress=True)
-    whole = path.read_bytes()
-    path.write_bytes(whole[: len(whole) // 2])  # cut the gzip stream in half
     write_bytes(tmp_path / FMNIST_FILES["train"][1], idx_bytes(np.zeros(3)), compress=True)
-    with pytest.raises(DatasetError, match="damaged gzip file"):
-        load_fashion_mnist(tmp_path, download=False)
-    path.write_bytes(whole[:10] + b"\xff" * 30 + whole[40:])  # garbage inside the deflate stream
-    with pytest.raises(DatasetError, match="damaged gzip file"):
-        load_fashion_mnist(tmp_path, download=False)
+    whole = path.read_bytes()
+    # the gzip stream cut in half; garbage inside the deflate stream
+    for damaged in (whole[: len(whole) // 2], whole[:10] + b"\xff" * 30 + whole[40:]):
+        path.write_bytes(damaged)
+        with pytest.raises(DatasetError, match="damaged gzip file"):
+            load_fashion_mnist(tmp_path, download=False)
 
 
 def test_fmnist_count_mismatch_bad_label_and_size(tmp_path):
@@ -110,9 +87,6 @@ def test_fmnist_count_mismatch_bad_label_and_size(tmp_path):
     assert "3 images" in message and "2 labels" in message
     assert "label 10" in _fmnist_error(tmp_path, label_bytes=idx_bytes(np.array([0, 10, 1])))
     assert "(32, 32)" in _fmnist_error(tmp_path, image_bytes=idx_bytes(np.zeros((3, 32, 32))))
-
-
-def test_fmnist_bad_split(tmp_path):
     with pytest.raises(ValueError, match="'train' or 'test'"):
         load_fashion_mnist(tmp_path, split="valid", download=False)
 
@@ -124,13 +98,10 @@ def test_cifar_reads_binary_batches_exactly(tmp_path, split, layout):
     data = cifar_batches(per_batch=3, seed=5)
     if layout == "tar":
         write_cifar_tar(tmp_path / CIFAR_ARCHIVE, data)
-        root = tmp_path
-    elif layout == "folder":
+    else:
         write_cifar_folder(tmp_path, data)
-        root = tmp_path
-    else:  # --data-dir pointing straight at cifar-10-batches-bin/
-        write_cifar_folder(tmp_path, data)
-        root = tmp_path / "cifar-10-batches-bin"
+    # "flat-folder": --data-dir pointing straight at cifar-10-batches-bin/
+    root = tmp_path / "cifar-10-batches-bin" if layout == "flat-folder" else tmp_path
     x, y = load_cifar10(root, split=split, download=False)
     images, labels = expected_cifar(data, split)
     assert x.shape == (len(labels), 32, 32, 3) and x.dtype == np.uint8 and x.flags.c_contiguous
@@ -177,12 +148,10 @@ def test_cifar_refuses_needed_member_that_is_a_link(tmp_path):
 def test_cifar_truncated_or_foreign_archive(tmp_path):
     path = write_cifar_tar(tmp_path / CIFAR_ARCHIVE, cifar_batches(2))
     whole = path.read_bytes()
-    path.write_bytes(whole[: len(whole) // 2])
-    with pytest.raises(DatasetError, match="not a readable tar.gz"):
-        load_cifar10(tmp_path, split="test", download=False)
-    path.write_bytes(b"<html>404 not found</html>")
-    with pytest.raises(DatasetError, match="not a readable tar.gz"):
-        load_cifar10(tmp_path, split="test", download=False)
+    for damaged in (whole[: len(whole) // 2], b"<html>404 not found</html>"):
+        path.write_bytes(damaged)
+        with pytest.raises(DatasetError, match="not a readable tar.gz"):
+            load_cifar10(tmp_path, split="test", download=False)
     data = cifar_batches(1)
     del data["test_batch.bin"]
     assert "lacks the members" in _cifar_tar_error(tmp_path, batches=data)
@@ -192,16 +161,12 @@ def test_cifar_bad_batch_sizes_and_labels(tmp_path):
     data = cifar_batches(2)
     write_cifar_folder(tmp_path, data)
     test_file = tmp_path / "cifar-10-batches-bin" / "test_batch.bin"
-    test_file.write_bytes(test_file.read_bytes()[:-1])
-    with pytest.raises(DatasetError, match="not a whole number of 3073-byte records"):
-        load_cifar10(tmp_path, split="test", download=False)
-    test_file.write_bytes(b"")
-    with pytest.raises(DatasetError, match="truncated"):
-        load_cifar10(tmp_path, split="test", download=False)
-    images, labels = data["test_batch.bin"]
-    test_file.write_bytes(cifar_batch_bytes(images, [3, 12]))
-    with pytest.raises(DatasetError, match="label 12"):
-        load_cifar10(tmp_path, split="test", download=False)
+    images, _ = data["test_batch.bin"]
+    for damaged, problem in [(test_file.read_bytes()[:-1], "not a whole number of 3073-byte records"),
+                             (b"", "truncated"), (cifar_batch_bytes(images, [3, 12]), "label 12")]:
+        test_file.write_bytes(damaged)
+        with pytest.raises(DatasetError, match=problem):
+            load_cifar10(tmp_path, split="test", download=False)
 
 
 # --- pixel transforms -------------------------------------------------------------------------------------
@@ -295,7 +260,7 @@ def test_batches_validate_at_the_call():
 
 
 # --- fake datasets ----------------------------------------------------------------------------------------
-def test_fake_datasets_have_the_real_shapes():
+def test_fake_datasets_and_class_names():
     x, y = fake_dataset("fashion-mnist", 6, seed=1)
     assert x.shape == (6, 28, 28) and x.dtype == np.uint8 and y.dtype == np.int64
     x2, _ = fake_dataset("cifar10", 4)
@@ -304,9 +269,6 @@ def test_fake_datasets_have_the_real_shapes():
     assert y.min() >= 0 and y.max() < 10
     with pytest.raises(ValueError, match="unknown dataset"):
         fake_dataset("mnist", 3)
-
-
-def test_class_names():
     assert len(FASHION_MNIST_CLASSES) == len(CIFAR10_CLASSES) == 10
     assert FASHION_MNIST_CLASSES[9] == "Ankle boot" and CIFAR10_CLASSES[0] == "airplane"
 

@@ -67,9 +67,9 @@ def batches(arrays, batch_size, shuffle=True, drop_last=True, seed=None):
         shuffle: visit the examples in a random order (else in stored order).
         drop_last: skip the final batch if it is smaller than ``batch_size`` (keeps BatchNorm
             statistics and the loss scale the same for every step).
-        seed: an int for a reproducible order (a fresh ``np.random.default_rng(seed)``, independent of
-            every other generator), a ``np.random.Generator`` to continue its stream (a different order
-            each epoch), or None for a fresh random order.
+        seed: an int, or a list of ints such as ``[seed, epoch]``, for a reproducible order (a fresh
+            ``np.random.default_rng(seed)``, independent of every other generator); a
+            ``np.random.Generator`` to continue its stream; or None for a fresh random order.
 
     Yields:
         tuples ``(Tensor, ...)`` on the active backend, one per array, each of first dimension

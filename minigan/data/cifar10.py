@@ -30,10 +30,10 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from minigan.data.download import (
-    DATASETS,
     DatasetError,
     check_split,
     fetch,
+    manual_install_help,
     missing_files_error,
     resolve_root,
 )
@@ -83,11 +83,11 @@ def load_cifar10(root=None, split="train", download=True, base_url=None):
         members = read_tar_members(archive, names)
         blobs = [(f"{archive} (member {FOLDER}/{name})", data) for name, data in members]
 
-    batches = [parse_batch(data, source, root) for source, data in blobs]
-    labels = np.concatenate([batch_labels for _, batch_labels in batches])  # (N,)
+    parsed = [parse_batch(data, source, root) for source, data in blobs]
+    labels = np.concatenate([batch_labels for _, batch_labels in parsed])  # (N,)
     images = np.empty((len(labels), *IMAGE_SHAPE), dtype=np.uint8)  # (N, 32, 32, 3), C-contiguous
     start = 0
-    for batch_images, _ in batches:  # one strided copy per batch file (5 at most), not per record
+    for batch_images, _ in parsed:  # one strided copy per batch file (5 at most), not per record
         images[start : start + len(batch_images)] = batch_images
         start += len(batch_images)
     return images, labels
@@ -181,9 +181,8 @@ def _python_version_note(root):
 
 def _how_to_fix(root):
     return (
-        f"Delete it and run again to download a fresh copy, or place the official {ARCHIVE} "
-        f"from {DATASETS['cifar10']['base_url']}{ARCHIVE} (binary version) in {root}, "
-        f"or its extracted {FOLDER}/ folder; --data-dir (root=... in Python) can point at that folder."
+        "Delete it and run again to download a fresh copy, or replace it by hand.\n"
+        + manual_install_help("cifar10", root, [ARCHIVE])
     )
 
 

@@ -28,6 +28,7 @@ Every failure ends in an exception that says what happened and how to fix it by 
 import hashlib
 import http.client
 import os
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -37,11 +38,14 @@ DATASETS = {
         "title": "Fashion-MNIST",
         "base_url": "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
         "homepage": "https://github.com/zalandoresearch/fashion-mnist",
+        "note": "They may be gzipped (as published) or decompressed (the names without .gz).",
     },
     "cifar10": {
         "title": "CIFAR-10 (binary version)",
         "base_url": "https://www.cs.toronto.edu/~kriz/",
         "homepage": "https://www.cs.toronto.edu/~kriz/cifar.html",
+        "note": "Take the BINARY version (not the python or matlab one); the archive may also be "
+        "extracted there, as a cifar-10-batches-bin/ folder.",
     },
 }
 
@@ -90,12 +94,12 @@ def check_split(split):
 def manual_install_help(dataset, root, names):
     """Instructions for placing ``names`` by hand; appended to every download/missing-file error."""
     info = DATASETS[dataset]
-    files = "\n".join(f"    {name}" for name in names)
+    urls = "\n".join(f"    {info['base_url']}{name}" for name in names)
     return (
-        f"To install {info['title']} by hand, download\n{files}\n"
-        f"from {info['base_url']} (see {info['homepage']}) and put them in\n    {root}\n"
-        f"or put them in any folder and pass that folder with --data-dir (root=... in Python), "
-        f"or set MINIGAN_DATA to a folder that has a '{dataset}' sub-folder."
+        f"To install {info['title']} by hand, download\n{urls}\n"
+        f"(see {info['homepage']}) and put the file{'s' if len(names) > 1 else ''} in\n    {root}\n"
+        f"{info['note']} Any other folder works too: pass it with --data-dir (root=... in "
+        f"Python), or set MINIGAN_DATA to a folder that has a '{dataset}' sub-folder."
     )
 
 
@@ -157,6 +161,8 @@ def download_file(url, dest, md5, how_to_fix="", progress=True, timeout=60):
         digest = _stream_to_file(url, part, progress, timeout)
     except BaseException as err:  # also Ctrl-C: never leave a half-written .part behind
         part.unlink(missing_ok=True)
+        if isinstance(err, urllib.error.HTTPError):
+            err.close()  # an HTTP error carries the open response; release its socket
         if isinstance(err, (OSError, http.client.HTTPException, ValueError)):
             raise DownloadError(f"could not download {url}: {err}.\n{how_to_fix}") from err
         raise

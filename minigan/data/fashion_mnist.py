@@ -147,7 +147,8 @@ def _check_pair(images, labels, image_path, label_path):
 def _bad_file(path, problem):
     """A DatasetError that names the file, the problem, and the fix."""
     path = Path(path)
+    published_name = path.name if path.name.endswith(".gz") else path.name + ".gz"
     return DatasetError(
         f"Fashion-MNIST file {path} {problem}. Delete it and run again to download a fresh copy, "
-        f"or replace it by hand.\n" + manual_install_help("fashion-mnist", path.parent, [path.name])
+        f"or replace it by hand.\n" + manual_install_help("fashion-mnist", path.parent, [published_name])
     )

@@ -104,7 +104,8 @@ class Module:
                 "Was it saved from another architecture (or another kernel_size / latent_dim)?"
             )
         for name, t in own.items():
-            t.data = backend.to_device(state[name], t.backend, dtype=t.dtype)
+            # a copy: the model must not share memory with the dict (optimizers update in place)
+            t.data = backend.to_device(state[name], t.backend, dtype=t.dtype).copy()
 
     def extra_repr(self):
         return ""

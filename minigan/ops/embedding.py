@@ -13,7 +13,7 @@ expected value is unchanged and eval mode is the identity. Backward multiplies b
 """
 
 from minigan.autograd import Function
-from minigan.backend import get_array_module, rand
+from minigan.backend import backend_of, get_array_module, rand
 
 
 class Embedding(Function):
@@ -35,7 +35,7 @@ class Dropout(Function):
         self.p = p
 
     def forward(self, x):
-        keep = rand(x.shape, dtype=x.dtype, backend=None) >= self.p  # (same shape as x) bool
+        keep = rand(x.shape, dtype=x.dtype, backend=backend_of(x)) >= self.p   # (same shape as x) bool
         self.mask = keep * (1 / (1 - self.p))
         self.mask = self.mask.astype(x.dtype, copy=False)
         return x * self.mask

@@ -1,0 +1,35 @@
+"""Train the DCGAN of the seed on CIFAR-10 — minigan's main job.
+
+    python examples/dcgan_cifar.py                       # NumPy on the CPU
+    python examples/dcgan_cifar.py --backend cupy        # CuPy on an NVIDIA GPU
+    python examples/dcgan_cifar.py --dataset fake --epochs 1 --limit 256   # a smoke test, offline
+
+Writes OUT/checkpoint.npz (the latest; --resume continues from it), OUT/log.jsonl,
+OUT/samples_epochNNN.png and OUT/curves.png. Ctrl-C saves a checkpoint and stops.
+"""
+
+from minigan import cli
+from minigan.models import build
+from minigan.training import TrainConfig, train
+
+# --- arguments ---------------------------------------------------------------------------------------
+parser = cli.training_parser(__doc__.splitlines()[1], epochs=5, batch_size=128, out="runs/dcgan_cifar")
+parser.add_argument("--kernel-size", type=int, choices=[4, 5], default=4,
+                    help="4: stride-2 doubling with even overlap; 5: the Keras model of the book")
+parser.add_argument("--latent-dim", type=int, default=128)
+args = parser.parse_args()
+cli.setup_backend(args)
+
+# --- data: CIFAR-10 as float images (N, 3, 32, 32) in [-1, 1] ------------------------------------------
+images, labels = cli.load_images("cifar10", args)
+
+# --- models --------------------------------------------------------------------------------------------
+spec = {"name": "dcgan", "latent_dim": args.latent_dim, "kernel_size": args.kernel_size}
+G, D = build(spec)
+print(f"G: {G.num_parameters():,} parameters, D: {D.num_parameters():,} parameters")
+
+# --- training: D step, G step, log, sample, checkpoint (minigan/training.py) ---------------------------
+config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                     sample_every=args.sample_every, latent_dim=args.latent_dim,
+                     real_label=args.real_label, d_steps=args.d_steps, progress=not args.no_progress)
+train(G, D, images, labels, config, args.out, spec, resume=args.resume)

@@ -1,0 +1,29 @@
+"""Train the plain (fully connected) GAN of the seed on Fashion-MNIST.
+
+    python examples/gan_fashion_mnist.py --epochs 20
+    python examples/gan_fashion_mnist.py --dataset fake --epochs 1 --limit 256   # offline smoke test
+"""
+
+from minigan import cli
+from minigan.models import build
+from minigan.training import TrainConfig, train
+
+# --- arguments ---------------------------------------------------------------------------------------
+parser = cli.training_parser(__doc__.splitlines()[1], epochs=20, batch_size=64, out="runs/gan_fashion_mnist")
+parser.add_argument("--latent-dim", type=int, default=100)
+args = parser.parse_args()
+cli.setup_backend(args)
+
+# --- data ----------------------------------------------------------------------------------------------
+images, labels = cli.load_images("fashion-mnist", args)
+
+# --- models --------------------------------------------------------------------------------------------
+spec = {"name": "gan", "latent_dim": args.latent_dim}
+G, D = build(spec)
+print(f"G: {G.num_parameters():,} parameters, D: {D.num_parameters():,} parameters")
+
+# --- training ------------------------------------------------------------------------------------------
+config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                     sample_every=args.sample_every, latent_dim=args.latent_dim,
+                     real_label=args.real_label, d_steps=args.d_steps, progress=not args.no_progress)
+train(G, D, images, labels, config, args.out, spec, resume=args.resume)

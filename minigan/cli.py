@@ -1,0 +1,60 @@
+"""Command-line pieces shared by the example scripts: common arguments and dataset loading.
+
+Reading order: training -> **cli** -> examples/. The examples stay linear scripts; what they share is
+here so that ``--help`` reads the same everywhere.
+"""
+
+import argparse
+
+from minigan import backend
+from minigan.data import fake_dataset, load_cifar10, load_fashion_mnist, to_float_images
+
+DATASETS = {"fashion-mnist": load_fashion_mnist, "cifar10": load_cifar10}
+
+
+def training_parser(description, *, epochs, batch_size, out, sample_every=500):
+    """An ArgumentParser with the options every training example takes."""
+    p = argparse.ArgumentParser(description=description,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--backend", choices=["numpy", "cupy"], default=None,
+                   help="array backend (default: $MINIGAN_BACKEND or numpy); cupy needs an NVIDIA GPU")
+    p.add_argument("--epochs", type=int, default=epochs, help="passes over the training set")
+    p.add_argument("--batch-size", type=int, default=batch_size)
+    p.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate (both networks)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-dir", default=None,
+                   help="folder with the dataset files (default: $MINIGAN_DATA or ~/.cache/minigan/<name>, "
+                        "downloaded there if missing)")
+    p.add_argument("--dataset", choices=["real", "fake"], default="real",
+                   help="'fake': random images of the right shape (offline smoke tests)")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N training images")
+    p.add_argument("--out", default=out, help="output folder: checkpoint.npz, log.jsonl, PNGs")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
+    p.add_argument("--sample-every", type=int, default=sample_every,
+                   help="iterations between sample grids (0: epoch ends only)")
+    p.add_argument("--real-label", type=float, default=1.0, help="target for real images (0.9: label smoothing)")
+    p.add_argument("--d-steps", type=int, default=1, help="discriminator updates per generator update")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
+    return p
+
+
+def setup_backend(args):
+    """Select --backend and seed minigan's generators with --seed (before the models are built)."""
+    if args.backend:
+        backend.set_backend(args.backend)
+    backend.manual_seed(args.seed)
+    print(f"backend: {backend.get_backend()}, seed {args.seed}")
+
+
+def load_images(name, args, split="train"):
+    """(float images NCHW in [-1, 1], int64 labels) of a dataset, real or fake, limited to --limit."""
+    if args.limit is not None and args.limit < 1:
+        raise SystemExit(f"--limit must be >= 1, got {args.limit}")
+    if args.dataset == "fake":
+        images, labels = fake_dataset(name, args.limit or 512, seed=args.seed)
+    else:
+        images, labels = DATASETS[name](root=args.data_dir, split=split)
+        if args.limit:
+            images, labels = images[:args.limit], labels[:args.limit]
+    print(f"{name} ({args.dataset}, {split}): {len(images)} images of shape {images.shape[1:]}")
+    return to_float_images(images), labels

@@ -1,0 +1,81 @@
+"""DCGAN for CIFAR-10 (32x32x3), as in the seed's DCGAN section (Radford et al., 2016).
+
+Reading order: models/gan -> **models/dcgan** -> models/cgan -> training.
+
+The DCGAN guidelines, and where each one shows up below:
+  1. no pooling: strided convolutions downsample in D, transposed convolutions upsample in G;
+  2. BatchNorm in both networks, except G's output layer and D's input layer;
+  3. no fully connected hidden layers (only G's projection of z and D's final logit);
+  4. ReLU in G (tanh on the output), LeakyReLU(0.2) in D;
+  5. weights initialised from N(0, 0.02); Adam with lr 2e-4, beta1 0.5 (training.py).
+
+Default kernel 4, stride 2, padding 1: (H - 1)*2 - 2 + 4 = 2H, an exact doubling where every output
+pixel receives the same number of kernel taps (k divisible by s: no checkerboard). ``kernel_size=5``
+(padding 2, output_padding 1) reproduces the Keras model of the book ("same" padding): 5 is not
+divisible by 2, see ops.conv.explain_conv_transpose(2, 5, 2, 2, 1, target=4).
+"""
+
+from minigan import nn
+from minigan.nn import init
+
+
+def _conv_args(kernel_size):
+    if kernel_size == 4:
+        return dict(kernel_size=4, stride=2, padding=1), 0
+    if kernel_size == 5:
+        return dict(kernel_size=5, stride=2, padding=2), 1
+    raise ValueError(f"DCGAN: kernel_size must be 4 or 5, got {kernel_size}")
+
+
+def dcgan_init_(module):
+    """The DCGAN init: conv / linear weights ~ N(0, 0.02), BatchNorm gamma ~ N(1, 0.02), biases 0."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            init.normal_(m.weight, 1.0, 0.02)
+            init.zeros_(m.bias)
+    return module
+
+
+class Generator(nn.Module):
+    def __init__(self, latent_dim=128, kernel_size=4):
+        self.latent_dim, self.kernel_size = latent_dim, kernel_size
+        conv, op = _conv_args(kernel_size)
+        self.net = nn.Sequential(
+            nn.Linear(latent_dim, 512 * 2 * 2),                      # (N, 2048): project z
+            nn.Reshape(512, 2, 2),                                   # (N, 512, 2, 2)
+            nn.BatchNorm2d(512), nn.ReLU(),
+            nn.ConvTranspose2d(512, 256, output_padding=op, **conv), # (N, 256, 4, 4)
+            nn.BatchNorm2d(256), nn.ReLU(),
+            nn.ConvTranspose2d(256, 128, output_padding=op, **conv), # (N, 128, 8, 8)
+            nn.BatchNorm2d(128), nn.ReLU(),
+            nn.ConvTranspose2d(128, 64, output_padding=op, **conv),  # (N, 64, 16, 16)
+            nn.BatchNorm2d(64), nn.ReLU(),
+            nn.ConvTranspose2d(64, 3, output_padding=op, **conv),    # (N, 3, 32, 32)
+            nn.Tanh(),                                               # images in [-1, 1]
+        )
+        dcgan_init_(self)
+
+    def forward(self, z):                                            # z: (N, latent_dim)
+        return self.net(z)
+
+
+class Discriminator(nn.Module):
+    def __init__(self, kernel_size=4):
+        self.kernel_size = kernel_size
+        conv, _ = _conv_args(kernel_size)
+        self.net = nn.Sequential(
+            nn.Conv2d(3, 64, **conv), nn.LeakyReLU(0.2),             # (N, 64, 16, 16), no BN on the input
+            nn.Conv2d(64, 128, **conv), nn.BatchNorm2d(128), nn.LeakyReLU(0.2),   # (N, 128, 8, 8)
+            nn.Conv2d(128, 256, **conv), nn.BatchNorm2d(256), nn.LeakyReLU(0.2),  # (N, 256, 4, 4)
+            nn.Conv2d(256, 512, **conv), nn.BatchNorm2d(512), nn.LeakyReLU(0.2),  # (N, 512, 2, 2)
+            nn.Flatten(),                                            # (N, 2048)
+            nn.Linear(512 * 2 * 2, 1),                               # (N, 1) logit
+        )
+        dcgan_init_(self)
+
+    def forward(self, x):                                            # x: (N, 3, 32, 32)
+        return self.net(x)

@@ -1,0 +1,90 @@
+"""Pictures: image grids and training curves (matplotlib, imported only when a picture is made).
+
+Reading order: training -> **viz**. Every array goes through ``to_numpy`` first, so the same calls
+work on the CuPy backend.
+"""
+
+import json
+import math
+
+import numpy as np
+
+from minigan.backend import to_numpy
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # draw into files; no window needed (servers, CI)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def image_grid(images, nrow=None, pad=2):
+    """NCHW images in [-1, 1] (any backend) -> one uint8 picture (H, W, 3) with ``nrow`` per row."""
+    x = to_numpy(getattr(images, "data", images)).astype(np.float32)
+    n, c, h, w = x.shape
+    x = np.clip((x + 1) * 127.5, 0, 255).round().astype(np.uint8)  # [-1, 1] -> [0, 255]
+    if c == 1:
+        x = np.repeat(x, 3, axis=1)                                 # gray -> RGB
+    nrow = nrow or int(math.ceil(math.sqrt(n)))
+    rows = int(math.ceil(n / nrow))
+    grid = np.full((rows * (h + pad) + pad, nrow * (w + pad) + pad, 3), 255, dtype=np.uint8)
+    for i in range(n):
+        r, col = divmod(i, nrow)
+        top, left = pad + r * (h + pad), pad + col * (w + pad)
+        grid[top:top + h, left:left + w] = x[i].transpose(1, 2, 0)  # CHW -> HWC
+    return grid
+
+
+def save_image_grid(images, path, nrow=None, scale=2):
+    """Write a PNG grid of NCHW images in [-1, 1]; ``scale`` enlarges each pixel (no smoothing)."""
+    grid = image_grid(images, nrow)
+    if scale > 1:
+        grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)
+    _pyplot().imsave(str(path), grid)
+
+
+def read_log(path):
+    """The per-iteration records of a JSON-lines training log (lines with an "iteration" key)."""
+    records = []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                record = json.loads(line)
+                if "loss_D" in record:
+                    records.append(record)
+    return records
+
+
+def plot_curves(log_path, path, smooth=50):
+    """Loss of D and G, and D(x) / D(G(z)), against iterations, from a training log."""
+    plt = _pyplot()
+    records = read_log(log_path)
+    if not records:
+        return
+    it = np.array([r["iteration"] for r in records])
+
+    def smoothed(key):
+        v = np.array([r[key] for r in records], dtype=np.float64)
+        k = max(1, min(smooth, len(v) // 5 or 1))
+        return np.convolve(v, np.ones(k) / k, mode="same")
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
+    ax1.plot(it, smoothed("loss_D"), label="loss D")
+    ax1.plot(it, smoothed("loss_G"), label="loss G")
+    ax1.set_xlabel("iteration")
+    ax1.set_title("losses (moving average)")
+    ax1.legend()
+    ax2.plot(it, smoothed("D_x"), label="D(x): real judged real")
+    ax2.plot(it, smoothed("D_G_z"), label="D(G(z)): fake judged real")
+    ax2.axhline(0.5, color="gray", lw=0.5, ls="--")
+    ax2.set_ylim(0, 1)
+    ax2.set_xlabel("iteration")
+    ax2.set_title("discriminator outputs")
+    ax2.legend()
+    fig.tight_layout()
+    fig.savefig(str(path), dpi=100)
+    plt.close(fig)
