@@ -144,6 +144,16 @@ def save_training_checkpoint(path, G, D, opt_G, opt_D, fixed, position, config, 
     save_checkpoint(path, arrays, meta)
 
 
+def load_generator(path):
+    """(G, spec): the generator of a training checkpoint (or generator-only file), rebuilt and loaded."""
+    from minigan.models import build
+
+    _, meta = load_checkpoint(path)
+    G, _ = build(meta["model"])
+    load_generator_state(G, path)
+    return G, meta["model"]
+
+
 def load_generator_state(G, path):
     """Load only the generator's weights from a training checkpoint (for sampling / evaluation)."""
     arrays, meta = load_checkpoint(path)

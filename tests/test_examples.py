@@ -1,0 +1,58 @@
+"""Every example runs: --help, a few iterations on fake data, and on a small slice of the real data."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("MINIGAN_SHARED_DATA", ROOT.parent / "shared" / "data"))
+TRAINING_EXAMPLES = ["gan_fashion_mnist.py", "dcgan_cifar.py", "cgan_fashion_mnist.py"]
+
+
+def run(*args, timeout=300):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MINIGAN_BACKEND": "numpy"}
+    result = subprocess.run([sys.executable, *map(str, args)], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=timeout)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+@pytest.mark.parametrize("script", TRAINING_EXAMPLES + ["gan_toy2d.py", "sample.py"])
+def test_help(script):
+    assert "usage" in run(f"examples/{script}", "--help")
+
+
+@pytest.mark.parametrize("script", TRAINING_EXAMPLES)
+def test_trains_on_fake_data_then_samples(script, tmp_path):
+    out = tmp_path / "run"
+    run(f"examples/{script}", "--dataset", "fake", "--limit", "32", "--batch-size", "16", "--epochs", "1",
+        "--out", out, "--no-progress")
+    for name in ("checkpoint.npz", "log.jsonl", "samples_epoch001.png", "curves.png"):
+        assert (out / name).exists(), name
+    run("examples/sample.py", "--checkpoint", out / "checkpoint.npz", "--out", tmp_path / "s",
+        "--save-npz", tmp_path / "s.npz", "--n", "20")
+    saved = np.load(tmp_path / "s.npz")
+    assert saved["images"].dtype == np.uint8 and saved["images"].shape[0] == 20
+    assert ("labels" in saved) == (script == "cgan_fashion_mnist.py")
+    assert (tmp_path / "s" / "grid.png").exists() and (tmp_path / "s" / "interpolation.png").exists()
+
+
+def test_toy2d_runs_quickly(tmp_path):
+    run("examples/gan_toy2d.py", "--steps", "20", "--out", tmp_path)
+    assert (tmp_path / "toy2d.png").exists()
+
+
+@pytest.mark.parametrize("script, folder", [("cgan_fashion_mnist.py", "fashion-mnist"),
+                                            ("dcgan_cifar.py", "cifar10")])
+def test_trains_on_a_slice_of_the_real_data(script, folder, tmp_path):
+    if not (SHARED / folder).is_dir():
+        pytest.skip(f"real data not found in {SHARED / folder}")
+    out = tmp_path / "run"
+    stdout = run(f"examples/{script}", "--data-dir", SHARED / folder, "--limit", "32", "--batch-size", "16",
+                 "--epochs", "1", "--out", out, "--no-progress")
+    assert "(real, train): 32 images" in stdout
+    assert (out / "checkpoint.npz").exists()
