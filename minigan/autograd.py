@@ -145,6 +145,16 @@ def _check_same_backend(op_name, arrays):
         )
 
 
+def array_of(x):
+    """The raw array inside a Tensor, or ``x`` itself when it is already an array.
+
+    (Not ``getattr(x, "data", x)``: a numpy array has a ``.data`` attribute too, a raw memory buffer.)
+    """
+    from minigan.tensor import Tensor  # tensor.py builds on this file: import late
+
+    return x.data if isinstance(x, Tensor) else x
+
+
 def unbroadcast(grad, shape):
     """Sum ``grad`` down to ``shape``: the backward of NumPy broadcasting.
 

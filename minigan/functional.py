@@ -7,6 +7,7 @@ any name below takes you to the op that implements it.
 from minigan.ops.activations import leaky_relu, relu, sigmoid, tanh
 from minigan.ops.arith import exp, linear, log, matmul
 from minigan.ops.conv import conv2d, conv_transpose2d
+from minigan.ops.crossentropy import cross_entropy
 from minigan.ops.embedding import dropout, embedding
 from minigan.ops.losses import binary_cross_entropy, binary_cross_entropy_with_logits
 from minigan.ops.norm import batch_norm
@@ -15,6 +16,6 @@ from minigan.ops.shape import cat, dilate2d, flatten, pad2d, reshape, transpose
 
 __all__ = [
     "batch_norm", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cat", "conv2d",
-    "conv_transpose2d", "dilate2d", "dropout", "embedding", "exp", "flatten", "leaky_relu", "linear",
+    "conv_transpose2d", "cross_entropy", "dilate2d", "dropout", "embedding", "exp", "flatten", "leaky_relu", "linear",
     "log", "matmul", "mean", "pad2d", "relu", "reshape", "sigmoid", "sum", "tanh", "transpose",
 ]

@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from minigan.autograd import array_of
 from minigan.backend import to_numpy
 
 
@@ -23,7 +24,7 @@ def _pyplot():
 
 def image_grid(images, nrow=None, pad=2):
     """NCHW images in [-1, 1] (any backend) -> one uint8 picture (H, W, 3) with ``nrow`` per row."""
-    x = to_numpy(getattr(images, "data", images)).astype(np.float32)
+    x = to_numpy(array_of(images)).astype(np.float32)
     n, c, h, w = x.shape
     x = np.clip((x + 1) * 127.5, 0, 255).round().astype(np.uint8)  # [-1, 1] -> [0, 255]
     if c == 1:

@@ -12,7 +12,7 @@ dropout (training only): keep each value with probability 1 - p and scale it by 
 expected value is unchanged and eval mode is the identity. Backward multiplies by the same mask.
 """
 
-from minigan.autograd import Function
+from minigan.autograd import Function, array_of
 from minigan.backend import backend_of, get_array_module, rand
 
 
@@ -46,7 +46,7 @@ class Dropout(Function):
 
 def embedding(indices, weight):
     """Rows of ``weight`` (num, dim) picked by integer ``indices`` (N,) -> (N, dim)."""
-    idx = getattr(indices, "data", indices)
+    idx = array_of(indices)
     if getattr(idx, "dtype", None) is None or idx.dtype.kind not in "iu":
         raise TypeError(
             f"embedding: indices must be an integer array or tensor (class labels), got "

@@ -19,7 +19,7 @@ x of its channel through mu and var. Summing the three paths (direct, via mu, vi
 (derivation: dx_hat/dx_j = (delta_ij - 1/M - x_hat_i x_hat_j / M) / sqrt(var + eps)).
 """
 
-from minigan.autograd import Function
+from minigan.autograd import Function, array_of
 from minigan.backend import get_array_module
 
 
@@ -84,6 +84,4 @@ def batch_norm(x, gamma, beta, running_mean=None, running_var=None, training=Tru
         )
     if not training and running_mean is None:
         raise ValueError("batch_norm: eval mode (training=False) needs running_mean and running_var")
-    rm = getattr(running_mean, "data", running_mean)
-    rv = getattr(running_var, "data", running_var)
-    return BatchNorm(rm, rv, training, momentum, eps)(x, gamma, beta)
+    return BatchNorm(array_of(running_mean), array_of(running_var), training, momentum, eps)(x, gamma, beta)
