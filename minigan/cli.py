@@ -35,6 +35,10 @@ def training_parser(description, *, epochs, batch_size, out, sample_every=500):
     p.add_argument("--real-label", type=float, default=1.0, help="target for real images (0.9: label smoothing)")
     p.add_argument("--d-steps", type=int, default=1, help="discriminator updates per generator update")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
+    p.add_argument("--classifier", default=None,
+                   help="a classifier checkpoint (examples/train_classifier.py): score G every --eval-every epochs")
+    p.add_argument("--eval-every", type=int, default=1, help="epochs between scores (with --classifier)")
+    p.add_argument("--eval-n", type=int, default=2000, help="generated images per score (with --classifier)")
     return p
 
 
@@ -46,6 +50,17 @@ def setup_backend(args):
     print(f"backend: {backend.get_backend()}, seed {args.seed}")
 
 
+def epoch_evaluator(args, name, spec):
+    """With --classifier: evaluate(G, epoch) -> {fcd, kid, ...} on the real test split; else None."""
+    if not args.classifier:
+        return None
+    from minigan.evaluation import load_classifier, make_epoch_evaluator
+
+    classifier, _ = load_classifier(args.classifier)
+    test_images, test_labels = load_images(name, args, split="test")
+    return make_epoch_evaluator(classifier, test_images, test_labels, spec, n=args.eval_n)
+
+
 def load_images(name, args, split="train"):
     """(float images NCHW in [-1, 1], int64 labels) of a dataset, real or fake, limited to --limit."""
     if args.limit is not None and args.limit < 1:
@@ -54,7 +69,7 @@ def load_images(name, args, split="train"):
         images, labels = fake_dataset(name, args.limit or 512, seed=args.seed)
     else:
         images, labels = DATASETS[name](root=args.data_dir, split=split)
-        if args.limit:
+        if args.limit and split == "train":
             images, labels = images[:args.limit], labels[:args.limit]
     print(f"{name} ({args.dataset}, {split}): {len(images)} images of shape {images.shape[1:]}")
     return to_float_images(images), labels

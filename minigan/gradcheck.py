@@ -50,7 +50,8 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
         x = inputs[i]
         analytic = backend.to_numpy(x.grad) if x.grad is not None else np.zeros(x.shape)
         numeric = np.zeros(x.shape)
-        x.data = xp.ascontiguousarray(x.data)                       # so that reshape below is a view
+        # contiguous, so that reshape below is a view (ascontiguousarray turns 0-d into (1,): undo that)
+        x.data = xp.ascontiguousarray(x.data).reshape(x.shape)
         flat = x.data.reshape(-1)                                   # a view: writing it perturbs x
         for j in range(flat.size):
             original = float(flat[j])

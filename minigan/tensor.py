@@ -165,11 +165,13 @@ def tensor(data, requires_grad=False, dtype=None, name=None):
     """A new leaf tensor on the active backend from a list, number or array.
 
     Floating-point data becomes float32 (minigan's default); integer data (labels) keeps its dtype.
+    The tensor always owns a copy (as on the GPU): an optimizer step never writes into ``data``.
     """
     array = backend.to_numpy(data.data if isinstance(data, Tensor) else data)
     if dtype is None:
         dtype = backend.DEFAULT_DTYPE if array.dtype.kind == "f" else array.dtype
-    return Tensor(backend.to_device(array, dtype=dtype), requires_grad=requires_grad, name=name)
+    copy = backend.xp().array(array, dtype=dtype)                    # xp.array copies, xp.asarray may not
+    return Tensor(copy, requires_grad=requires_grad, name=name)
 
 
 def zeros(*shape, requires_grad=False, dtype=backend.DEFAULT_DTYPE):

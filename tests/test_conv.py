@@ -1,0 +1,287 @@
+"""ops/conv.py and ops/conv_shapes.py: conv2d and the two transposed convolutions.
+
+Checked against the plain-loop references in tests/reference.py (forward and every gradient), against
+each other (scatter == dilate), through the adjoint identity, with gradcheck, and optionally against
+PyTorch.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+import minigan as mg
+import minigan.functional as F
+import reference as ref
+from minigan.ops.conv import conv_output_size, conv_transpose_output_size, explain_conv_transpose
+
+SETTINGS = dict(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+METHODS = ["scatter", "dilate"]
+
+
+def np_(t):
+    return mg.to_numpy(t.data if isinstance(t, mg.Tensor) else t)
+
+
+# --- the worked example (docs quote it) ---------------------------------------------------------------------
+X_EXAMPLE = np.array([[0.0, 1.0], [2.0, 3.0]]).reshape(1, 1, 2, 2)
+K_EXAMPLE = np.array([[0.0, 1.0], [2.0, 3.0]]).reshape(1, 1, 2, 2)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("stride, padding, expected", [
+    (1, 0, [[0, 0, 1], [0, 4, 6], [4, 12, 9]]),
+    (1, 1, [[4]]),
+    (2, 1, [[0, 2], [2, 0]]),      # full 4x4 scatter [[0,0,0,1],[0,0,2,3],[0,2,0,3],[4,6,6,9]], crop 1
+])
+def test_worked_example(make, method, stride, padding, expected):
+    y = F.conv_transpose2d(make(X_EXAMPLE), make(K_EXAMPLE), stride=stride, padding=padding, method=method)
+    assert np.array_equal(y.numpy()[0, 0], expected)
+    for reference in (ref.conv_transpose2d_scatter, ref.conv_transpose2d_dilate):
+        assert np.array_equal(reference(X_EXAMPLE, K_EXAMPLE, None, stride, padding)[0, 0], expected)
+
+
+# --- against the plain-loop references: forward and all gradients ------------------------------------------
+CONFIGS = [  # (N, C_in, C_out, H, W, k, stride, padding)
+    (1, 1, 1, 4, 4, 3, 1, 0),
+    (2, 2, 3, 5, 4, 3, 2, 1),
+    (1, 3, 2, 6, 6, 4, 2, 1),     # the DCGAN layer shape
+    (2, 1, 2, 3, 5, 2, 3, 1),
+    (1, 2, 1, 4, 4, 1, 1, 0),     # 1x1 kernel
+]
+
+
+def _conv_grads(make, fn, x, w, b, g):
+    """Run fn(x, w, b) on the backend and return (y, dx, dw, db) as numpy arrays."""
+    xt, wt, bt = (make(a, requires_grad=True) for a in (x, w, b))
+    y = fn(xt, wt, bt)
+    y.backward(make(g))
+    return y.numpy(), np_(xt.grad), np_(wt.grad), np_(bt.grad)
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_conv2d_against_reference(make, rng, config):
+    n, c_in, c_out, h, w_, k, s, p = config
+    x, w, b = rng.standard_normal((n, c_in, h, w_)), rng.standard_normal((c_out, c_in, k, k)), rng.standard_normal(c_out)
+    expected = ref.conv2d(x, w, b, s, p)
+    g = rng.standard_normal(expected.shape)
+    y, dx, dw, db = _conv_grads(make, lambda *a: F.conv2d(*a, stride=s, padding=p), x, w, b, g)
+    assert np.allclose(y, expected)
+    assert np.allclose(dx, ref.linear_vjp(lambda v: ref.conv2d(v, w, b, s, p), x, g))
+    assert np.allclose(dw, ref.linear_vjp(lambda v: ref.conv2d(x, v, b, s, p), w, g))
+    assert np.allclose(db, ref.linear_vjp(lambda v: ref.conv2d(x, w, v, s, p), b, g))
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("config", CONFIGS)
+def test_conv_transpose2d_against_reference(make, rng, config, method):
+    n, c_in, c_out, h, w_, k, s, p = config
+    h, w_ = max(h // 2, 1), max(w_ // 2, 1)                     # transposed convs grow their input
+    op = s - 1 if s > 1 else 0                                  # exercise output_padding too
+    x, w, b = rng.standard_normal((n, c_in, h, w_)), rng.standard_normal((c_in, c_out, k, k)), rng.standard_normal(c_out)
+    expected = ref.conv_transpose2d_scatter(x, w, b, s, p, op)
+    assert np.allclose(ref.conv_transpose2d_dilate(x, w, b, s, p, op), expected)   # the two definitions
+    g = rng.standard_normal(expected.shape)
+    fn = lambda *a: F.conv_transpose2d(*a, stride=s, padding=p, output_padding=op, method=method)  # noqa: E731
+    y, dx, dw, db = _conv_grads(make, fn, x, w, b, g)
+    assert np.allclose(y, expected)
+    ref_fn = ref.conv_transpose2d_scatter
+    assert np.allclose(dx, ref.linear_vjp(lambda v: ref_fn(v, w, b, s, p, op), x, g))
+    assert np.allclose(dw, ref.linear_vjp(lambda v: ref_fn(x, v, b, s, p, op), w, g))
+    assert np.allclose(db, ref.linear_vjp(lambda v: ref_fn(x, w, v, s, p, op), b, g))
+
+
+def test_non_contiguous_inputs_are_read_correctly(make, rng):
+    # the stride tricks read x through its strides: transposed and flipped views must give the same numbers
+    x_memory = rng.standard_normal((5, 6, 2, 2))                # (W, H, C, N) in memory
+    w_memory = rng.standard_normal((3, 3, 2, 3))                # (k, k, C_in, C_out) in memory
+    x, w = x_memory.transpose(3, 2, 1, 0), w_memory.transpose(3, 2, 0, 1)   # (2, 2, 6, 5), (3, 2, 3, 3)
+    xt = make(x_memory).transpose(3, 2, 1, 0)                   # the same views, made on the backend
+    wt = make(w_memory).transpose(3, 2, 0, 1)
+    assert not xt.data.flags.c_contiguous and not wt.data.flags.c_contiguous
+    for p in (0, 1):
+        assert np.allclose(F.conv2d(xt, wt, stride=2, padding=p).numpy(), ref.conv2d(x, w, None, 2, p))
+    flipped = xt[:, :, ::-1, :]                                 # negative strides
+    assert np.allclose(F.conv2d(flipped, wt, padding=1).numpy(), ref.conv2d(x[:, :, ::-1], w, None, 1, 1))
+
+    wt_t = make(w_memory).transpose(2, 3, 0, 1)                 # (C_in=2, C_out=3, k, k) view
+    expected = ref.conv_transpose2d_scatter(x, w_memory.transpose(2, 3, 0, 1), None, 2, 1, 1)
+    for method in METHODS:
+        got = F.conv_transpose2d(xt, wt_t, stride=2, padding=1, output_padding=1, method=method)
+        assert np.allclose(got.numpy(), expected)
+
+
+def test_conv_output_feeds_the_next_conv(make, rng):
+    # conv outputs are NCHW views of (C, N, H, W) memory; the next layer must read them correctly
+    x, w1, w2 = rng.standard_normal((2, 2, 6, 6)), rng.standard_normal((3, 2, 3, 3)), rng.standard_normal((2, 3, 3, 3))
+    y = F.conv2d(F.conv2d(make(x), make(w1), stride=1, padding=1), make(w2), stride=2, padding=1)
+    assert np.allclose(y.numpy(), ref.conv2d(ref.conv2d(x, w1, None, 1, 1), w2, None, 2, 1))
+
+
+# --- Hypothesis: properties over random sizes, strides and paddings ------------------------------------------
+@st.composite
+def conv_transpose_cases(draw):
+    k = draw(st.integers(1, 5))
+    s = draw(st.integers(1, 3))
+    return dict(n=draw(st.integers(1, 2)), c_in=draw(st.integers(1, 3)), c_out=draw(st.integers(1, 3)),
+                h=draw(st.integers(1, 4)), w=draw(st.integers(1, 4)), k=k, s=s,
+                p=draw(st.integers(0, k - 1)), op=draw(st.integers(0, s - 1)), seed=draw(st.integers(0, 999)))
+
+
+def _output_size_ok(case):
+    return min(case["h"], case["w"]) >= 1 and conv_transpose_output_size(
+        min(case["h"], case["w"]), case["k"], case["s"], case["p"], case["op"]) >= 1
+
+
+@settings(**SETTINGS)
+@given(case=conv_transpose_cases())
+def test_scatter_equals_dilate_and_shapes_follow_the_formula(make, case):
+    assume(_output_size_ok(case))
+    rng = np.random.default_rng(case["seed"])
+    n, c_in, c_out, h, w_, k, s, p, op = (case[key] for key in ("n", "c_in", "c_out", "h", "w", "k", "s", "p", "op"))
+    x, w, b = make(rng.standard_normal((n, c_in, h, w_))), make(rng.standard_normal((c_in, c_out, k, k))), make(rng.standard_normal(c_out))
+    a = F.conv_transpose2d(x, w, b, s, p, op, method="scatter")
+    d = F.conv_transpose2d(x, w, b, s, p, op, method="dilate")
+    expected_shape = (n, c_out, (h - 1) * s - 2 * p + k + op, (w_ - 1) * s - 2 * p + k + op)
+    assert a.shape == d.shape == expected_shape
+    assert np.allclose(a.numpy(), d.numpy())
+
+
+@settings(**SETTINGS)
+@given(case=conv_transpose_cases(), extra=st.integers(0, 2))
+def test_adjoint_identity(make, case, extra):
+    # <conv2d(x, W), y> == <x, conv_transpose2d(y, W)>: the transposed conv is conv2d's adjoint
+    k, s, p = case["k"], case["s"], case["p"]
+    h, w_ = case["h"] + k + extra, case["w"] + k                # conv input, big enough for the kernel
+    rng = np.random.default_rng(case["seed"])
+    x = rng.standard_normal((case["n"], case["c_in"], h, w_))
+    weight = make(rng.standard_normal((case["c_out"], case["c_in"], k, k)))   # conv2d layout
+    y_conv = F.conv2d(make(x), weight, stride=s, padding=p)
+    h_out, w_out = y_conv.shape[2:]
+    assert (h_out, w_out) == (conv_output_size(h, k, s, p), conv_output_size(w_, k, s, p))
+    y = rng.standard_normal(y_conv.shape)
+    op = (h - conv_transpose_output_size(h_out, k, s, p), w_ - conv_transpose_output_size(w_out, k, s, p))
+    assert 0 <= min(op) and max(op) < s                         # the floor is undone by output_padding
+    for method in METHODS:
+        back = F.conv_transpose2d(make(y), weight, stride=s, padding=p, output_padding=op, method=method)
+        assert back.shape == x.shape
+        assert np.isclose(np.sum(y_conv.numpy() * y), np.sum(x * back.numpy()))
+
+
+@settings(**SETTINGS)
+@given(case=conv_transpose_cases(), method=st.sampled_from(METHODS))
+def test_conv_transpose_input_gradient_is_conv2d(make, case, method):
+    assume(_output_size_ok(case))
+    rng = np.random.default_rng(case["seed"])
+    k, s, p, op = case["k"], case["s"], case["p"], case["op"]
+    x = make(rng.standard_normal((case["n"], case["c_in"], case["h"], case["w"])), requires_grad=True)
+    w = make(rng.standard_normal((case["c_in"], case["c_out"], k, k)))
+    y = F.conv_transpose2d(x, w, stride=s, padding=p, output_padding=op, method=method)
+    g = make(rng.standard_normal(y.shape))
+    y.backward(g)
+    assert np.allclose(np_(x.grad), F.conv2d(g, w, stride=s, padding=p).numpy())
+
+
+# --- gradcheck (float64, random upstream gradient) ---------------------------------------------------------
+@pytest.mark.parametrize("s, p", [(1, 0), (2, 1), (3, 2)])
+def test_conv2d_gradcheck(make, rng, s, p):
+    x, w, b = rng.standard_normal((2, 2, 5, 4)), rng.standard_normal((2, 2, 3, 3)), rng.standard_normal(2)
+    inputs = [make(a, requires_grad=True) for a in (x, w, b)]
+    assert mg.gradcheck(lambda *a: F.conv2d(*a, stride=s, padding=p), *inputs)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("s, p, op", [(1, 0, 0), (2, 1, 1), (2, 0, 0), (3, 1, 2)])
+def test_conv_transpose2d_gradcheck(make, rng, method, s, p, op):
+    x, w, b = rng.standard_normal((2, 2, 2, 3)), rng.standard_normal((2, 2, 3, 3)), rng.standard_normal(2)
+    inputs = [make(a, requires_grad=True) for a in (x, w, b)]
+    assert mg.gradcheck(lambda *a: F.conv_transpose2d(*a, stride=s, padding=p, output_padding=op,
+                                                      method=method), *inputs)
+
+
+# --- errors that teach ---------------------------------------------------------------------------------------
+def test_output_padding_must_be_smaller_than_stride(make):
+    x, w = make(np.ones((1, 1, 2, 2))), make(np.ones((1, 1, 3, 3)))
+    for op in (2, 3):
+        with pytest.raises(ValueError, match="output_padding"):
+            F.conv_transpose2d(x, w, stride=2, padding=1, output_padding=op)
+
+
+def test_wrong_channels_names_the_shapes(make):
+    with pytest.raises(ValueError, match=r"1 channels.*\(64, 3, 4, 4\).*\(8, 1, 32, 32\)"):
+        F.conv2d(make(np.ones((8, 1, 32, 32))), make(np.ones((64, 3, 4, 4))), stride=2, padding=1)
+    with pytest.raises(ValueError, match=r"\(2, 5, 4, 4\)"):
+        F.conv_transpose2d(make(np.ones((1, 3, 2, 2))), make(np.ones((2, 5, 4, 4))))
+
+
+def test_input_smaller_than_kernel(make):
+    with pytest.raises(ValueError, match="smaller than the 5x5 kernel"):
+        F.conv2d(make(np.ones((1, 1, 3, 3))), make(np.ones((1, 1, 5, 5))), padding=0)
+    assert F.conv2d(make(np.ones((1, 1, 3, 3))), make(np.ones((1, 1, 5, 5))), padding=1).shape == (1, 1, 1, 1)
+
+
+def test_other_argument_errors(make):
+    x, w = make(np.ones((1, 1, 3, 3))), make(np.ones((1, 1, 3, 3)))
+    with pytest.raises(ValueError, match="4-D input"):
+        F.conv2d(make(np.ones((1, 3, 3))), w)
+    with pytest.raises(ValueError, match="stride"):
+        F.conv2d(x, w, stride=0)
+    with pytest.raises(ValueError, match="method"):
+        F.conv_transpose2d(x, w, method="magic")
+    with pytest.raises(ValueError, match="method='scatter'"):
+        F.conv_transpose2d(make(np.ones((1, 1, 4, 4))), w, stride=2, padding=3, method="dilate")   # p' < 0
+    with pytest.raises(ValueError, match="no output"):
+        F.conv_transpose2d(make(np.ones((1, 1, 1, 1))), w, padding=2)
+
+
+def test_scatter_handles_padding_beyond_k_minus_1(make, rng):
+    x, w = rng.standard_normal((1, 1, 4, 4)), rng.standard_normal((1, 1, 2, 2))
+    got = F.conv_transpose2d(make(x), make(w), stride=2, padding=2).numpy()
+    assert np.allclose(got, ref.conv_transpose2d_scatter(x, w, None, 2, 2))
+
+
+# --- the output-size explainer -------------------------------------------------------------------------------
+def test_explain_conv_transpose(capsys):
+    text = explain_conv_transpose(16, 5, 2, 2, 1, target=32)
+    assert capsys.readouterr().out.strip() == text.strip()
+    assert "(16 - 1)*2 - 2*2 + 5 + 1 = 32" in text
+    assert "z = 1" in text and "p' = 2" in text
+    assert "NOT divisible" in text
+    assert "(2, 1)" in text
+    assert "output_padding must be smaller" not in explain_conv_transpose(4, 4, 2, 1)
+    assert "INVALID" in explain_conv_transpose(4, 4, 2, 1, output_padding=2)
+    assert "is divisible" in explain_conv_transpose(4, 4, 2, 1)
+
+
+def test_output_size_formulas():
+    assert conv_output_size(7, 3, 2, 1) == conv_output_size(8, 3, 2, 1) == 4
+    assert conv_transpose_output_size(4, 3, 2, 1, 0) == 7
+    assert conv_transpose_output_size(4, 3, 2, 1, 1) == 8
+    assert conv_transpose_output_size(16, 4, 2, 1) == 32                # DCGAN: doubles the size
+
+
+# --- optional: PyTorch as a second opinion ---------------------------------------------------------------------
+@pytest.mark.parametrize("method", METHODS)
+def test_against_pytorch(make, rng, method):
+    torch = pytest.importorskip("torch")
+    tF = torch.nn.functional
+    x, w, b = rng.standard_normal((2, 3, 5, 5)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+    g_conv = rng.standard_normal((2, 4, 3, 3))
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    y = tF.conv2d(xt, wt, bt, stride=2, padding=1)
+    y.backward(torch.tensor(g_conv))
+    _, dx, dw, db = _conv_grads(make, lambda *a: F.conv2d(*a, stride=2, padding=1), x, w, b, g_conv)
+    assert np.allclose(y.detach().numpy(), F.conv2d(make(x), make(w), make(b), 2, 1).numpy())
+    for mine, theirs in ((dx, xt), (dw, wt), (db, bt)):
+        assert np.allclose(mine, theirs.grad.numpy())
+
+    xt2, bt2 = torch.tensor(g_conv, requires_grad=True), torch.tensor(b[:3], requires_grad=True)
+    wt2 = torch.tensor(w, requires_grad=True)                     # (C_in=4, C_out=3, k, k) for the transpose
+    y2 = tF.conv_transpose2d(xt2, wt2, bt2, stride=2, padding=1, output_padding=1)
+    g2 = rng.standard_normal(tuple(y2.shape))
+    y2.backward(torch.tensor(g2))
+    fn = lambda *a: F.conv_transpose2d(*a, stride=2, padding=1, output_padding=1, method=method)  # noqa: E731
+    mine_y, dx2, dw2, db2 = _conv_grads(make, fn, g_conv, w, b[:3], g2)
+    assert np.allclose(mine_y, y2.detach().numpy())
+    for mine, theirs in ((dx2, xt2), (dw2, wt2), (db2, bt2)):
+        assert np.allclose(mine, theirs.grad.numpy())

@@ -1,0 +1,126 @@
+"""minigan/optim.py: SGD and Adam against their update formulas written out by hand (and PyTorch)."""
+
+import numpy as np
+import pytest
+
+import minigan as mg
+from minigan.optim import SGD, Adam
+
+P0 = np.array([[0.5, -1.0, 2.0], [1.5, -0.3, 0.1]])
+STEPS = 5
+
+
+def cubic_loss(p):
+    """L = sum(p^3) / 3, so dL/dp = p^2: a gradient that changes as p moves."""
+    return (p * p * p).sum() / 3
+
+
+def run(optimizer_cls, make, steps=STEPS, **kwargs):
+    p = make(P0, requires_grad=True)
+    opt = optimizer_cls([p], **kwargs)
+    for _ in range(steps):
+        opt.zero_grad()
+        cubic_loss(p).backward()
+        opt.step()
+    return p, opt
+
+
+# --- SGD --------------------------------------------------------------------------------------------------
+def test_sgd_matches_the_formula(make):
+    p = P0.copy()
+    for _ in range(STEPS):
+        p = p - 0.1 * p ** 2                                       # p <- p - lr * g
+    got, _ = run(SGD, make, lr=0.1)
+    assert np.allclose(got.numpy(), p, rtol=1e-12)
+
+
+def test_sgd_momentum_matches_the_formula(make):
+    p, v = P0.copy(), None
+    for _ in range(STEPS):
+        g = p ** 2
+        v = g if v is None else 0.9 * v + g                        # v <- momentum * v + g  (v_1 = g_1)
+        p = p - 0.1 * v                                            # p <- p - lr * v
+    got, _ = run(SGD, make, lr=0.1, momentum=0.9)
+    assert np.allclose(got.numpy(), p, rtol=1e-12)
+
+
+# --- Adam -------------------------------------------------------------------------------------------------
+def adam_by_hand(lr, b1, b2, eps, steps):
+    p, m, v = P0.copy(), np.zeros_like(P0), np.zeros_like(P0)
+    for t in range(1, steps + 1):
+        g = p ** 2
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g ** 2
+        m_hat = m / (1 - b1 ** t)                                  # bias corrections
+        v_hat = v / (1 - b2 ** t)
+        p = p - lr * m_hat / (np.sqrt(v_hat) + eps)
+    return p
+
+
+@pytest.mark.parametrize("lr, betas, eps", [(2e-4, (0.5, 0.999), 1e-8), (0.1, (0.9, 0.99), 1e-3)])
+def test_adam_matches_the_formula(make, lr, betas, eps):
+    got, opt = run(Adam, make, lr=lr, betas=betas, eps=eps)
+    assert np.allclose(got.numpy(), adam_by_hand(lr, *betas, eps, STEPS), rtol=1e-10, atol=1e-14)
+    assert opt.t == STEPS
+
+
+def test_adam_defaults_are_dcgan_s():
+    opt = Adam([mg.zeros(1, requires_grad=True)])
+    assert opt.lr == 2e-4 and opt.betas == (0.5, 0.999) and opt.eps == 1e-8
+
+
+def test_against_pytorch(make):
+    torch = pytest.importorskip("torch")
+    for cls, torch_cls, kwargs in [(Adam, torch.optim.Adam, dict(lr=0.05, betas=(0.5, 0.999), eps=1e-8)),
+                                   (SGD, torch.optim.SGD, dict(lr=0.05, momentum=0.9))]:
+        tp = torch.tensor(P0, requires_grad=True)
+        topt = torch_cls([tp], **kwargs)
+        for _ in range(STEPS):
+            topt.zero_grad()
+            (tp ** 3).sum().div(3).backward()
+            topt.step()
+        got, _ = run(cls, make, **kwargs)
+        assert np.allclose(got.numpy(), tp.detach().numpy(), rtol=1e-10), cls.__name__
+
+
+# --- details ------------------------------------------------------------------------------------------------
+def test_parameters_without_grad_are_skipped(make):
+    a, b = make([1.0], requires_grad=True), make([2.0], requires_grad=True)
+    for opt in (SGD([a, b], lr=0.5, momentum=0.9), Adam([a, b], lr=0.5)):
+        a.grad, b.grad = None, mg.backend.to_device(np.array([1.0]))
+        before = a.numpy().copy()
+        opt.step()
+        assert np.array_equal(a.numpy(), before)
+        assert b.numpy()[0] < 2.0
+        opt.zero_grad()
+        assert a.grad is None and b.grad is None
+        b.data[...] = 2.0
+
+
+def test_empty_parameter_list_is_an_error():
+    with pytest.raises(ValueError, match="empty parameter list"):
+        SGD([], lr=0.1)
+
+
+def test_updates_do_not_record_a_graph(make):
+    p, _ = run(Adam, make, steps=2, lr=0.1)
+    assert p.creator is None and p.requires_grad
+
+
+# --- state_dict: a resumed optimizer continues identically ---------------------------------------------------
+@pytest.mark.parametrize("cls, kwargs", [(Adam, dict(lr=0.05)), (SGD, dict(lr=0.05, momentum=0.9))])
+@pytest.mark.parametrize("as_numpy", [True, False], ids=["from-numpy-checkpoint", "from-live-dict"])
+def test_state_dict_round_trip_continues_identically(make, cls, kwargs, as_numpy):
+    p1, opt1 = run(cls, make, steps=3, **kwargs)
+    state = opt1.state_dict()
+    if as_numpy:                                                   # what a checkpoint file gives back
+        state = {k: mg.to_numpy(v) for k, v in state.items()}
+    p2 = make(p1.numpy(), requires_grad=True)
+    opt2 = cls([p2], **kwargs)
+    opt2.load_state_dict(state)
+    for _ in range(3):
+        for p, opt in ((p1, opt1), (p2, opt2)):
+            opt.zero_grad()
+            cubic_loss(p).backward()
+            opt.step()
+    assert np.array_equal(p1.numpy(), p2.numpy())
