@@ -28,4 +28,6 @@ print(f"G: {G.num_parameters():,} parameters, D: {D.num_parameters():,} paramete
 config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                      sample_every=args.sample_every, latent_dim=args.latent_dim, conditional=True,
                      real_label=args.real_label, d_steps=args.d_steps, progress=not args.no_progress)
-train(G, D, images, labels, config, args.out, spec, resume=args.resume)
+evaluate = cli.epoch_evaluator(args, "fashion-mnist", spec)  # None unless --classifier is given
+train(G, D, images, labels, config, args.out, spec, resume=args.resume, evaluate=evaluate,
+      evaluate_every=args.eval_every)
