@@ -9,7 +9,24 @@ produce an image that the discriminator accepts *for that label*, so asking for 
 """
 
 from minigan import nn
+from minigan.nn import init
 from minigan.tensor import cat
+
+
+def keras_init_(module):
+    """Keras's default init, as in the seed's Keras model: Glorot-uniform weights, zero biases.
+
+    Why not PyTorch's default (kaiming-uniform, a = sqrt(5))? Its weights are about half as large for
+    these layers, and with them the generator's tanh output ran to -1 (an all-black image) within 20
+    iterations on Fashion-MNIST, after which D won and G got no gradient (measured: docs/results.md).
+    Embedding tables keep their N(0, 1) init (Keras uses U(-0.05, 0.05); both work).
+    """
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                init.zeros_(m.bias)
+    return module
 
 
 class Generator(nn.Module):
@@ -29,6 +46,7 @@ class Generator(nn.Module):
             nn.ConvTranspose2d(128, 128, 4, stride=2, padding=1), nn.LeakyReLU(0.2),   # (N, 128, 28, 28)
             nn.Conv2d(128, 1, 7, padding=3), nn.Tanh(),              # (N, 1, 28, 28) in [-1, 1]
         )
+        keras_init_(self)
 
     def forward(self, z, labels):                                    # z: (N, latent_dim), labels: (N,) ints
         features = cat([self.noise_path(z), self.label_path(labels)], axis=1)   # (N, 129, 7, 7)
@@ -50,6 +68,7 @@ class Discriminator(nn.Module):
             nn.Dropout(0.4),
             nn.Linear(128 * 7 * 7, 1),                               # (N, 1) logit
         )
+        keras_init_(self)
 
     def forward(self, x, labels):                                    # x: (N, 1, 28, 28), labels: (N,)
         return self.net(cat([x, self.label_path(labels)], axis=1))   # (N, 2, 28, 28) -> (N, 1)
