@@ -5,7 +5,8 @@ Reading order: models -> **training** -> viz / checkpoint -> examples/.
 One iteration (Goodfellow et al., 2014; seed, section "Loss functions"):
   D step  maximise log D(x) + log(1 - D(G(z))): BCE of D's logits on a real batch against 1 (or
           ``real_label``, e.g. 0.9 for one-sided label smoothing) plus BCE on a fake batch against 0.
-          The fake batch is G(z).detach(): this step must not change G.
+          The fake batch is made under no_grad(), so no graph leads back into G: this step must
+          not change G (``G(z).detach()`` would do the same after recording a graph for nothing).
   G step  the non-saturating loss: BCE of D(G(z)) against 1, i.e. maximise log D(G(z)). (Minimising
           log(1 - D(G(z))) instead has a vanishing gradient exactly when G is bad and D is sure.)
           D's weights get no gradient here (requires_grad switched off), which saves a third of D's

@@ -68,11 +68,13 @@ def plot_curves(log_path, path, smooth=50):
         return
     it = np.array([r["iteration"] for r in records])
 
-    def smoothed(key):
-        v = np.array([r[key] for r in records], dtype=np.float64)
-        k = max(1, min(smooth, len(v) // 5 or 1))
-        return np.convolve(v, np.ones(k) / k, mode="same")
+    k = max(1, min(smooth, len(records) // 5))                      # moving-average window
 
+    def smoothed(key):  # mean of the last k values: (len - k + 1,), aligned with it[k - 1:]
+        v = np.array([r[key] for r in records], dtype=np.float64)
+        return np.convolve(v, np.ones(k) / k, mode="valid")
+
+    it = it[k - 1:]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
     ax1.plot(it, smoothed("loss_D"), label="loss D")
     ax1.plot(it, smoothed("loss_G"), label="loss G")

@@ -28,13 +28,16 @@ class LeakyReLU(Function):
         self.negative_slope = negative_slope
 
     def forward(self, x):
-        xp = get_array_module(x)
-        self.positive = x > 0
-        return xp.where(self.positive, x, x * self.negative_slope)
+        a = self.negative_slope
+        # the local slope: 1 where x > 0, a elsewhere (in x's dtype: a bool mask times a Python float
+        # would become float64). forward and backward are then one multiply each.
+        self.slope = (x > 0).astype(x.dtype)
+        self.slope *= 1 - a
+        self.slope += a
+        return x * self.slope
 
     def backward(self, g):
-        xp = get_array_module(g)
-        return xp.where(self.positive, g, g * self.negative_slope)
+        return g * self.slope
 
 
 class Tanh(Function):

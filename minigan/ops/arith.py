@@ -134,7 +134,8 @@ class Linear(Function):
         gw = g.T @ self.x if self.needs_input_grad[1] else None      # (out, N) @ (N, in) -> (out, in)
         if len(self.needs_input_grad) == 2:
             return gx, gw
-        return gx, gw, g.sum(axis=0)                                 # (out,)
+        gb = g.sum(axis=0) if self.needs_input_grad[2] else None     # (out,)
+        return gx, gw, gb
 
 
 def add(a, b):

@@ -101,11 +101,17 @@ def conv_transpose2d_array(x, weight, stride, padding, output_padding):
     x (N, C_in, H, W), weight (C_in, C_out, k, k), output_padding (op_h, op_w).
     """
     n, c_in, h, w = x.shape
-    _, c_out, k, _ = weight.shape
+    x2 = x.transpose(1, 0, 2, 3).reshape(c_in, n * h * w)           # (C_in, N*H*W)
+    return conv_transpose2d_flat(x2, (n, h, w), weight, stride, padding, output_padding)
+
+
+def conv_transpose2d_flat(x2, nhw, weight, stride, padding, output_padding):
+    """The same, for an input already laid out as (C_in, N*H*W) (conv2d's backward has it that way)."""
+    n, h, w = nhw
+    c_in, c_out, k, _ = weight.shape
     op_h, op_w = output_padding
     h_out = conv_transpose_output_size(h, k, stride, padding, op_h)
     w_out = conv_transpose_output_size(w, k, stride, padding, op_w)
-    x2 = x.transpose(1, 0, 2, 3).reshape(c_in, n * h * w)           # (C_in, N*H*W)
     cols = weight.reshape(c_in, -1).T @ x2                           # (C_out*k*k, N*H*W)
     full = col2im(cols, n, c_out, h, w, k, stride,                   # (N, C_out, (H-1)s+k+op, ...)
                   (h - 1) * stride + k + op_h, (w - 1) * stride + k + op_w)
@@ -129,19 +135,21 @@ class Conv2d(Function):
     def backward(self, g):                                           # g: (N, C_out, H_out, W_out)
         n, c_in, h, w = self.x_shape
         c_out, _, k, _ = self.weight.shape
+        g2 = g.transpose(1, 0, 2, 3).reshape(c_out, -1)              # (C_out, N*H_out*W_out)
         gx = gw = gb = None
         if self.needs_input_grad[0]:
-            # output_padding restores the rows/cols the floor in H_out dropped
+            # the transposed convolution of g; output_padding restores rows/cols the floor in H_out dropped
             op_h = h - conv_transpose_output_size(g.shape[2], k, self.stride, self.padding)
             op_w = w - conv_transpose_output_size(g.shape[3], k, self.stride, self.padding)
-            gx = conv_transpose2d_array(g, self.weight, self.stride, self.padding, (op_h, op_w))
+            gx = conv_transpose2d_flat(g2, (n, g.shape[2], g.shape[3]), self.weight, self.stride,
+                                       self.padding, (op_h, op_w))   # (N, C_in, H, W)
         if self.needs_input_grad[1]:
-            g2 = g.transpose(1, 0, 2, 3).reshape(c_out, -1)          # (C_out, N*H_out*W_out)
             gw = (g2 @ self.cols.T).reshape(self.weight.shape)       # (C_out, C_in*k*k) -> (C_out, C_in, k, k)
-        if len(self.needs_input_grad) == 3:
-            gb = g.sum(axis=(0, 2, 3))                               # (C_out,)
-            return gx, gw, gb
-        return gx, gw
+        if len(self.needs_input_grad) == 2:
+            return gx, gw
+        if self.needs_input_grad[2]:
+            gb = g2.sum(axis=1)                                      # (C_out,)
+        return gx, gw, gb
 
 
 class ConvTranspose2d(Function):
@@ -159,16 +167,20 @@ class ConvTranspose2d(Function):
 
     def backward(self, g):                                           # g: (N, C_out, H_out, W_out)
         n, c_in, h, w = self.x.shape
-        # conv2d with the same weight, read as (C_out'=C_in, C_in'=C_out, k, k): exactly the layout it has
-        gx, g_cols = conv2d_array(g, self.weight, self.stride, self.padding)   # (N, C_in, H, W)
-        gw = None
+        gx = gw = gb = None
+        if self.needs_input_grad[0]:
+            # conv2d IS the input gradient: the same weight, read as (C_out'=C_in, C_in'=C_out, k, k)
+            gx, g_cols = conv2d_array(g, self.weight, self.stride, self.padding)   # (N, C_in, H, W)
+        else:
+            g_cols = im2col(g, self.weight.shape[2], self.stride, self.padding)    # (C_out*k*k, N*H*W)
         if self.needs_input_grad[1]:
             x2 = self.x.transpose(1, 0, 2, 3).reshape(c_in, -1)      # (C_in, N*H*W)
             gw = (x2 @ g_cols.T).reshape(self.weight.shape)          # (C_in, C_out*k*k) -> (C_in, C_out, k, k)
-        gx = gx if self.needs_input_grad[0] else None
-        if len(self.needs_input_grad) == 3:
-            return gx, gw, g.sum(axis=(0, 2, 3))                     # bias: (C_out,)
-        return gx, gw
+        if len(self.needs_input_grad) == 2:
+            return gx, gw
+        if self.needs_input_grad[2]:
+            gb = g.sum(axis=(0, 2, 3))                               # (C_out,)
+        return gx, gw, gb
 
 
 # ----------------------------------------------------------------------------------------------------

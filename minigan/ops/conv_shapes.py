@@ -48,7 +48,10 @@ def explain_conv_transpose(h_in, k, s=1, p=0, output_padding=0, target=None):
         f"output_padding op={output_padding}",
         f"  output size = (H - 1) s - 2p + k + op = ({h_in} - 1)*{s} - 2*{p} + {k} + {output_padding} = {h_out}",
         "  'scatter' view (Kieu 1): every input pixel adds kernel*value into the output at stride steps,",
-        f"      the full result is ({h_in} - 1)*{s} + {k} = {(h_in - 1) * s + k} wide; then p={p} is cropped from each side",
+        f"      the full result is ({h_in} - 1)*{s} + {k} = {(h_in - 1) * s + k} wide"
+        + (f", + op={output_padding} zero rows/cols at the bottom/right = {(h_in - 1) * s + k + output_padding}"
+           if output_padding else "")
+        + f"; then p={p} is cropped from each side: {h_out}",
         "  'dilate' view (Kieu 2): insert z = s - 1 zeros between input pixels, pad p' = k - p - 1,",
         f"      then a stride-1 convolution with the flipped kernel: z = {z}, p' = {p_prime}"
         + (" (+ op on the bottom/right)" if output_padding else ""),
@@ -72,7 +75,9 @@ def explain_conv_transpose(h_in, k, s=1, p=0, output_padding=0, target=None):
         else:
             lines.append(f"  no (padding, output_padding) pair gives {h_in} -> {target} with k={k}, s={s}")
         if target == h_in * s:
-            lines.append(f"  (Keras padding='same' with stride {s} means exactly this: output = input * stride)")
+            lines.append(f"  (Keras padding='same' with stride {s} gives this size too: output = input * stride;"
+                         " TensorFlow puts an odd extra padding row at the bottom/right, so for odd k its"
+                         " content can sit one pixel away from PyTorch-style padding)")
     text = "\n".join(lines)
     print(text)
     return text

@@ -36,8 +36,8 @@ class Dropout(Function):
 
     def forward(self, x):
         keep = rand(x.shape, dtype=x.dtype, backend=backend_of(x)) >= self.p   # (same shape as x) bool
-        self.mask = keep * (1 / (1 - self.p))
-        self.mask = self.mask.astype(x.dtype, copy=False)
+        self.mask = keep.astype(x.dtype)                             # 1 = kept, 0 = dropped
+        self.mask *= 1 / (1 - self.p)                                # kept values scaled by 1/(1-p)
         return x * self.mask
 
     def backward(self, g):
