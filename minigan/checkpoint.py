@@ -87,7 +87,7 @@ def save_checkpoint(path, arrays, meta=None):
     host_arrays[META_KEY] = np.frombuffer(meta_text.encode("utf-8"), dtype=np.uint8)
 
     directory, name = os.path.split(os.path.abspath(path))
-    tmp_path = os.path.join(directory, f".{name}.tmp-{os.getpid()}")
+    tmp_path = os.path.join(directory, f"{_temp_prefix(name)}{os.getpid()}")
     try:
         with open(tmp_path, "wb") as f:
             _write_npz(f, host_arrays)
@@ -99,6 +99,23 @@ def save_checkpoint(path, arrays, meta=None):
             os.remove(tmp_path)
         raise
     _fsync_directory(directory)
+
+
+def _temp_prefix(name):
+    """Temporary files of ``save_checkpoint(".../name")`` are ``.name.tmp-<pid>`` (hidden, never *.npz)."""
+    return f".{name}.tmp-"
+
+
+def stale_temp_files(path):
+    """The temporary files that killed ``save_checkpoint(path)`` calls left next to ``path``.
+
+    SIGKILL (and a power cut) skip every cleanup, so such a file can stay behind. It never replaces the
+    checkpoint (only ``os.replace`` does that) and it can be deleted once no save to ``path`` is running.
+    """
+    directory, name = os.path.split(os.path.abspath(os.fspath(path)))
+    if not os.path.isdir(directory):
+        return []
+    return sorted(os.path.join(directory, f) for f in os.listdir(directory) if f.startswith(_temp_prefix(name)))
 
 
 def _write_npz(f, arrays):

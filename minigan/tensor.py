@@ -25,6 +25,8 @@ from minigan.ops import activations, arith, reduce, shape
 
 class Tensor:
     def __init__(self, data, requires_grad=False, name=None):
+        if data is None:  # np.asarray(None, dtype=float32) would silently give nan
+            raise TypeError("Tensor(None): expected an array, a (nested) list or a number")
         if isinstance(data, Tensor):
             data = data.data
         if isinstance(data, np.generic):
@@ -59,6 +61,8 @@ class Tensor:
         return backend.backend_of(self.data)
 
     def __len__(self):
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor (a single number); use t.item()")
         return self.data.shape[0]
 
     def __repr__(self):

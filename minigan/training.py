@@ -28,7 +28,8 @@ import numpy as np
 
 from minigan import backend, functional as F
 from minigan.autograd import no_grad
-from minigan.checkpoint import flatten_state, load_checkpoint, save_checkpoint, unflatten_state
+from minigan.checkpoint import (CheckpointError, flatten_state, load_checkpoint, save_checkpoint,
+                                stale_temp_files, unflatten_state)
 from minigan.data import batches, num_batches
 from minigan.optim import Adam
 from minigan.tensor import Tensor, ones, randn, zeros
@@ -145,6 +146,41 @@ def save_training_checkpoint(path, G, D, opt_G, opt_D, fixed, position, config, 
     save_checkpoint(path, arrays, meta)
 
 
+def _check_resumable(path, meta, config, model_spec):
+    """Refuse a checkpoint of another model, or one whose batch position means other batches."""
+    if meta.get("kind") != "gan-training":
+        raise CheckpointError(f"{path} is not a training checkpoint (kind {meta.get('kind')!r}); "
+                              "--resume needs the checkpoint.npz that train() wrote")
+    if meta["model"] != json.loads(json.dumps(model_spec)):
+        raise CheckpointError(f"{path} was saved from model {meta['model']}, but this run builds "
+                              f"{model_spec}; resume with the same options, or use another --out")
+    if meta["config"]["batch_size"] != config.batch_size:
+        raise CheckpointError(f"{path} was saved with batch size {meta['config']['batch_size']}, this run "
+                              f"uses {config.batch_size}; its position (batch {meta['batch']}) counts batches "
+                              "of the saved size, so resume with that --batch-size")
+
+
+def _trim_log(log_path, iteration):
+    """Keep only the log lines up to ``iteration``, the last one the checkpoint holds.
+
+    A run killed without warning (SIGKILL, power loss) has logged iterations after its last checkpoint,
+    which the resumed run repeats, and may have died in the middle of a line.
+    """
+    if not log_path.exists():
+        return
+    kept = []
+    for line in log_path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue                                                 # half-written by a killed run
+        if isinstance(record, dict) and record.get("iteration", 0) <= iteration:
+            kept.append(line + "\n")
+    tmp_path = log_path.with_name(log_path.name + ".tmp")
+    tmp_path.write_text("".join(kept))
+    tmp_path.replace(log_path)                                       # atomic, like the checkpoint
+
+
 def load_generator(path):
     """(G, spec): the generator of a training checkpoint (or generator-only file), rebuilt and loaded."""
     from minigan.models import build
@@ -208,8 +244,11 @@ def train(G, D, images, labels, config, out_dir, model_spec, resume=False, evalu
     position = {"epoch": 0, "batch": 0, "iteration": 0}
 
     fixed = fixed_inputs(config)  # from the generator the caller seeded (mg.manual_seed) before building G, D
+    for stale in stale_temp_files(ckpt_path):  # a save killed by SIGKILL / power loss left it behind
+        Path(stale).unlink(missing_ok=True)
     if resume and ckpt_path.exists():
         arrays, meta = load_checkpoint(ckpt_path)
+        _check_resumable(ckpt_path, meta, config, model_spec)
         G.load_state_dict(unflatten_state("G/", arrays))
         D.load_state_dict(unflatten_state("D/", arrays))
         opt_G.load_state_dict(unflatten_state("optG/", arrays))
@@ -220,8 +259,12 @@ def train(G, D, images, labels, config, out_dir, model_spec, resume=False, evalu
         if meta.get("rng_state") is not None and backend.get_backend() == "numpy":
             backend.set_rng_state(meta["rng_state"])
         print(f"resumed from {ckpt_path}: epoch {position['epoch']}, batch {position['batch']}")
-    elif not resume and log_path.exists():
+    elif resume:
+        print(f"--resume: no checkpoint in {out} yet, starting from the beginning")
+    elif log_path.exists():
         log_path.unlink()  # a fresh run starts a fresh log
+    if resume:
+        _trim_log(log_path, position["iteration"])
 
     def save(pos):
         save_training_checkpoint(ckpt_path, G, D, opt_G, opt_D, fixed, pos, config, model_spec)
@@ -250,6 +293,7 @@ def train(G, D, images, labels, config, out_dir, model_spec, resume=False, evalu
                           "loss_D": loss_D, "loss_G": loss_G, "D_x": d_x, "D_G_z": d_g_z}
                 history.append(record)
                 log.write(json.dumps(record) + "\n")
+                log.flush()  # `tail -f log.jsonl` shows every iteration; a kill loses no logged line
                 bar.update(1)
                 bar.set_postfix(loss_D=f"{loss_D:.3f}", loss_G=f"{loss_G:.3f}", D_x=f"{d_x:.2f}",
                                 D_G_z=f"{d_g_z:.2f}", refresh=False)

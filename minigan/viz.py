@@ -52,11 +52,12 @@ def read_log(path):
     records = []
     with open(path) as f:
         for line in f:
-            line = line.strip()
-            if line:
+            try:
                 record = json.loads(line)
-                if "loss_D" in record:
-                    records.append(record)
+            except ValueError:
+                continue  # an empty line, or the half-written last line of a killed run
+            if isinstance(record, dict) and "loss_D" in record:
+                records.append(record)
     return records
 
 

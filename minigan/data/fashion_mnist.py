@@ -21,6 +21,7 @@ the reader looks at the first two bytes (gzip files start with 0x1f 0x8b), not a
 """
 
 import gzip
+import math
 import zlib
 from pathlib import Path
 
@@ -118,7 +119,7 @@ def parse_idx(raw, expected_magic, source="<bytes>"):
     if len(raw) < header_bytes:
         raise _bad_file(source, f"is truncated inside its header ({len(raw)} of {header_bytes} bytes)")
     shape = tuple(int(s) for s in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    expected_bytes = header_bytes + int(np.prod(shape))
+    expected_bytes = header_bytes + math.prod(shape)  # Python ints: no int64 overflow on a bogus header
     if len(raw) != expected_bytes:
         problem = "is truncated" if len(raw) < expected_bytes else "has extra bytes at the end"
         raise _bad_file(

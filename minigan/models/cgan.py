@@ -10,6 +10,7 @@ produce an image that the discriminator accepts *for that label*, so asking for 
 
 from minigan import nn
 from minigan.nn import init
+from minigan.ops.embedding import check_class_indices
 from minigan.tensor import cat
 
 
@@ -49,6 +50,7 @@ class Generator(nn.Module):
         keras_init_(self)
 
     def forward(self, z, labels):                                    # z: (N, latent_dim), labels: (N,) ints
+        check_class_indices("cgan.Generator", labels, self.num_classes, batch=z)
         features = cat([self.noise_path(z), self.label_path(labels)], axis=1)   # (N, 129, 7, 7)
         return self.net(features)
 
@@ -71,4 +73,5 @@ class Discriminator(nn.Module):
         keras_init_(self)
 
     def forward(self, x, labels):                                    # x: (N, 1, 28, 28), labels: (N,)
+        check_class_indices("cgan.Discriminator", labels, self.num_classes, batch=x)
         return self.net(cat([x, self.label_path(labels)], axis=1))   # (N, 2, 28, 28) -> (N, 1)

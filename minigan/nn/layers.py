@@ -3,15 +3,23 @@
 Reading order: nn/init -> **nn/layers** -> optim -> models.
 
 Every layer checks its input at the boundary and names itself, the expected shape and the received
-shape in the error, so a wrong wiring fails where it happens, not deep inside a matmul.
+shape in the error, so a wrong wiring fails where it happens, not deep inside a matmul:
+
+    TypeError   not a Tensor (a list, a NumPy array: wrap it with mg.tensor), or a dtype other than
+                the weights' (float64 or uint8 into a float32 model; like PyTorch, nothing is cast
+                silently)
+    ValueError  a wrong number of dimensions or channels, an image too small for the kernel
 """
 
 import math
+import numbers
 
 from minigan import backend
 from minigan import functional as F
 from minigan.nn import init
 from minigan.nn.module import Module, Parameter
+from minigan.ops.conv_shapes import conv_transpose_output_size
+from minigan.ops.embedding import check_class_indices
 from minigan.tensor import Tensor
 
 
@@ -19,13 +27,34 @@ def _empty(*shape):
     return backend.xp().zeros(shape, dtype=backend.DEFAULT_DTYPE)
 
 
+def _check_tensor(layer, x, dtype=None):
+    """x must be a Tensor; with ``dtype`` (a layer's weight dtype), of exactly that dtype."""
+    if not isinstance(x, Tensor):
+        kind = type(x).__name__ if type(x).__module__ == "builtins" else f"{type(x).__module__}.{type(x).__name__}"
+        raise TypeError(f"{layer!r}: expected a minigan Tensor, got {kind}; wrap it with mg.tensor(x)")
+    if dtype is not None and x.dtype != dtype:
+        hint = ("uint8 images? scale them with minigan.data.to_float_images" if x.dtype.kind in "iub"
+                else f"convert it with x.astype('{dtype}')")
+        raise TypeError(f"{layer!r}: expected {dtype} input (the dtype of its weights), got {x.dtype} "
+                        f"of shape {x.shape}; {hint}")
+
+
 def _check_input(layer, x, ndim, channels, what):
+    _check_tensor(layer, x, layer.weight.dtype)
     if x.ndim != ndim or x.shape[1] != channels:
         raise ValueError(f"{layer!r}: expected input of shape {what}, got {tuple(x.shape)}")
 
 
+def _check_ints(layer_name, low, **values):
+    """Constructor arguments such as kernel_size=4 must be ints >= low."""
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+            raise ValueError(f"{layer_name}: {name} must be an int >= {low}, got {value!r}")
+
+
 class Linear(Module):
     def __init__(self, in_features, out_features, bias=True):
+        _check_ints("Linear", 1, in_features=in_features, out_features=out_features)
         self.in_features, self.out_features = in_features, out_features
         self.weight = Parameter(_empty(out_features, in_features))   # (out, in)
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))           # PyTorch's default
@@ -44,6 +73,9 @@ class Linear(Module):
 
 class Conv2d(Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True):
+        _check_ints("Conv2d", 1, in_channels=in_channels, out_channels=out_channels,
+                    kernel_size=kernel_size, stride=stride)
+        _check_ints("Conv2d", 0, padding=padding)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         k = kernel_size
@@ -56,6 +88,10 @@ class Conv2d(Module):
 
     def forward(self, x):                                            # (N, C_in, H, W) -> (N, C_out, H', W')
         _check_input(self, x, 4, self.in_channels, f"(N, {self.in_channels}, H, W)")
+        k, p = self.kernel_size, self.padding
+        if min(x.shape[2:]) < max(1, k - 2 * p):                     # H_out = floor((H + 2p - k)/s) + 1 >= 1
+            raise ValueError(f"{self!r}: expected input of shape (N, {self.in_channels}, H, W) with H, W >= "
+                             f"{max(1, k - 2 * p)} (a {k}x{k} kernel, padding {p}), got {x.shape}")
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
 
     def extra_repr(self):
@@ -66,6 +102,17 @@ class Conv2d(Module):
 class ConvTranspose2d(Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0,
                  bias=True, method="scatter"):
+        _check_ints("ConvTranspose2d", 1, in_channels=in_channels, out_channels=out_channels,
+                    kernel_size=kernel_size, stride=stride)
+        _check_ints("ConvTranspose2d", 0, padding=padding, output_padding=output_padding)
+        if output_padding >= stride:
+            raise ValueError(f"ConvTranspose2d: output_padding must be smaller than the stride ({stride}), "
+                             f"got {output_padding}")
+        if method not in ("scatter", "dilate"):
+            raise ValueError(f"ConvTranspose2d: method must be 'scatter' or 'dilate', got {method!r}")
+        if method == "dilate" and padding > kernel_size - 1:
+            raise ValueError(f"ConvTranspose2d: method='dilate' needs padding <= kernel_size - 1 = "
+                             f"{kernel_size - 1}, got {padding}; use method='scatter'")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.output_padding, self.method = output_padding, method
@@ -79,6 +126,12 @@ class ConvTranspose2d(Module):
 
     def forward(self, x):                                            # (N, C_in, H, W) -> (N, C_out, H', W')
         _check_input(self, x, 4, self.in_channels, f"(N, {self.in_channels}, H, W)")
+        k, s, p, op = self.kernel_size, self.stride, self.padding, self.output_padding
+        h_out, w_out = (conv_transpose_output_size(n, k, s, p, op) for n in x.shape[2:])
+        if min(x.shape[2:]) < 1 or min(h_out, w_out) < 1:
+            raise ValueError(f"{self!r}: expected input of shape (N, {self.in_channels}, H, W) with an output "
+                             "of at least 1x1 pixels ((H - 1)*stride - 2*padding + kernel_size + "
+                             f"output_padding), got {x.shape}, which gives {h_out}x{w_out} pixels")
         return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
                                   self.output_padding, method=self.method)
 
@@ -91,6 +144,7 @@ class _BatchNorm(Module):
     ndim = None
 
     def __init__(self, num_features, momentum=0.1, eps=1e-5):
+        _check_ints(type(self).__name__, 1, num_features=num_features)
         self.num_features, self.momentum, self.eps = num_features, momentum, eps
         self.weight = init.ones_(Parameter(_empty(num_features)))   # gamma (C,)
         self.bias = Parameter(_empty(num_features))                  # beta (C,)
@@ -100,6 +154,9 @@ class _BatchNorm(Module):
     def forward(self, x):
         shape = f"(N, {self.num_features})" if self.ndim == 2 else f"(N, {self.num_features}, H, W)"
         _check_input(self, x, self.ndim, self.num_features, shape)
+        if self.training and x.size < 2 * self.num_features:         # batch statistics need 2 values
+            raise ValueError(f"{self!r}: training mode needs more than one value per channel: expected an "
+                             f"input with N*H*W >= 2, got {x.shape}; use a batch of 2 or more, or call .eval()")
         return F.batch_norm(x, self.weight, self.bias, self.running_mean, self.running_var,
                             self.training, self.momentum, self.eps)
 
@@ -117,10 +174,12 @@ class BatchNorm2d(_BatchNorm):
 
 class Embedding(Module):
     def __init__(self, num_embeddings, embedding_dim):
+        _check_ints("Embedding", 1, num_embeddings=num_embeddings, embedding_dim=embedding_dim)
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.weight = init.normal_(Parameter(_empty(num_embeddings, embedding_dim)))   # N(0, 1), as PyTorch
 
     def forward(self, indices):                                      # (N,) ints -> (N, dim)
+        indices = check_class_indices(repr(self), indices, self.num_embeddings, like=self.weight.data)
         return F.embedding(indices, self.weight)
 
     def extra_repr(self):
@@ -129,9 +188,14 @@ class Embedding(Module):
 
 class Dropout(Module):
     def __init__(self, p=0.5):
+        if not 0 <= p < 1:
+            raise ValueError(f"Dropout: p must be in [0, 1), got {p!r}")
         self.p = p
 
     def forward(self, x):
+        _check_tensor(self, x)
+        if x.dtype.kind != "f":
+            raise TypeError(f"{self!r}: expected a floating-point input, got {x.dtype} of shape {x.shape}")
         return F.dropout(x, self.p, self.training)
 
     def extra_repr(self):
@@ -166,6 +230,9 @@ class Sigmoid(Module):
 
 class Flatten(Module):
     def forward(self, x):                                            # (N, d1, d2, ...) -> (N, d1*d2*...)
+        _check_tensor(self, x)
+        if x.ndim < 2:
+            raise ValueError(f"{self!r}: expected input of shape (N, d1, ...), got {x.shape}")
         return F.flatten(x)
 
 
@@ -173,9 +240,14 @@ class Reshape(Module):
     """Reshape each sample: Reshape(512, 2, 2) maps (N, 2048) -> (N, 512, 2, 2)."""
 
     def __init__(self, *shape):
+        _check_ints("Reshape", 1, **{f"shape[{i}]": n for i, n in enumerate(shape)})
         self.shape = shape
 
-    def forward(self, x):
+    def forward(self, x):                                            # (N, prod(shape)) -> (N, *shape)
+        _check_tensor(self, x)
+        if x.ndim < 1 or math.prod(x.shape[1:]) != math.prod(self.shape):
+            raise ValueError(f"{self!r}: expected input of shape (N, ...) with {math.prod(self.shape)} "
+                             f"values per sample, e.g. (N, {math.prod(self.shape)}), got {x.shape}")
         return F.reshape(x, (x.shape[0],) + self.shape)
 
     def extra_repr(self):

@@ -188,6 +188,9 @@ def linear(x, weight, bias=None):
 
     Shapes: x (N, in_features), weight (out_features, in_features), bias (out_features,) -> (N, out).
     """
+    for what, value in (("x", x), ("weight", weight)):
+        if not hasattr(value, "ndim"):
+            raise TypeError(f"linear: expected {what} as a Tensor, got {type(value).__name__}")
     if x.ndim != 2 or weight.ndim != 2 or x.shape[1] != weight.shape[1]:
         raise ValueError(
             f"linear: expected x of shape (N, {weight.shape[1] if weight.ndim == 2 else 'in'}) and weight "

@@ -187,6 +187,9 @@ class ConvTranspose2d(Function):
 # Public functions (with their checks)
 # ----------------------------------------------------------------------------------------------------
 def _check_conv_args(name, x, weight, stride, padding, channel_axis):
+    for what, value in (("input", x), ("weight", weight)):
+        if not hasattr(value, "ndim"):
+            raise TypeError(f"{name}: expected the {what} as a Tensor, got {type(value).__name__}")
     if x.ndim != 4:
         raise ValueError(f"{name}: expected a 4-D input (N, C, H, W), got shape {tuple(x.shape)}")
     if weight.ndim != 4 or weight.shape[2] != weight.shape[3]:

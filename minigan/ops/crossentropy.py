@@ -47,6 +47,8 @@ def cross_entropy(logits, labels):
     """
     from minigan.tensor import Tensor  # tensor.py builds on the ops: import late
 
+    if not isinstance(logits, Tensor):
+        raise TypeError(f"cross_entropy: logits must be a Tensor (N, K), got {type(logits).__name__}")
     y = labels.data if isinstance(labels, Tensor) else labels       # (N,); NB numpy arrays have .data too
     if getattr(y, "dtype", None) is None or y.dtype.kind not in "iu":
         raise TypeError(f"cross_entropy: labels must be an integer array or tensor, got "
@@ -56,7 +58,8 @@ def cross_entropy(logits, labels):
                          f"{tuple(logits.shape)} and labels {tuple(y.shape)}")
     if backend_of(y) != backend_of(logits.data):
         raise TypeError(f"cross_entropy: logits live on {backend_of(logits.data)} but labels on "
-                        f"{backend_of(y)}; move the labels with backend.to_device(labels)")
+                        f"{backend_of(y)}; move the labels with labels.to({backend_of(logits.data)!r}) "
+                        "(or backend.to_device(labels))")
     k = logits.shape[1]
     if y.size and (int(y.min()) < 0 or int(y.max()) >= k):
         raise ValueError(f"cross_entropy: labels must be in [0, {k - 1}] for {k} classes, got values "

@@ -44,22 +44,39 @@ class Dropout(Function):
         return g * self.mask
 
 
-def embedding(indices, weight):
-    """Rows of ``weight`` (num, dim) picked by integer ``indices`` (N,) -> (N, dim)."""
+def check_class_indices(owner, indices, num_classes, like=None, batch=None):
+    """The raw array of ``indices`` after checking they are class labels: (N,) integers in [0, num_classes).
+
+    ``owner`` names the caller in the error ("embedding", a layer's repr, "cgan.Generator"). ``like``:
+    an array whose backend the indices must share (the table). ``batch``: a tensor whose first axis
+    the indices must match (one label per image or noise vector).
+    """
     idx = array_of(indices)
     if getattr(idx, "dtype", None) is None or idx.dtype.kind not in "iu":
         raise TypeError(
-            f"embedding: indices must be an integer array or tensor (class labels), got "
+            f"{owner}: expected integer class labels (an integer array or tensor) as indices, got "
             f"{getattr(idx, 'dtype', type(idx).__name__)}; use labels.astype('int64')"
         )
-    if idx.ndim != 1:
-        raise ValueError(f"embedding: expected indices of shape (N,), got {tuple(idx.shape)}")
-    num = weight.shape[0]
-    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= num):
-        raise ValueError(
-            f"embedding: indices must be in [0, {num - 1}] for a table of {num} rows, got values "
-            f"from {int(idx.min())} to {int(idx.max())}"
+    n = batch.shape[0] if getattr(batch, "ndim", 0) >= 1 else None
+    if idx.ndim != 1 or (n is not None and idx.shape[0] != n):
+        expected = "(N,)" if n is None else f"(N,) = ({n},), one per row of the batch"
+        raise ValueError(f"{owner}: expected indices of shape {expected}, got {tuple(idx.shape)}")
+    if like is not None and backend_of(idx) != backend_of(like):
+        raise TypeError(
+            f"{owner}: expected indices on the table's backend ({backend_of(like)}), got indices on "
+            f"{backend_of(idx)}; move them with labels.to({backend_of(like)!r}) (or backend.to_device(labels))"
         )
+    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= num_classes):
+        raise ValueError(
+            f"{owner}: expected class labels in [0, {num_classes - 1}] ({num_classes} classes), got "
+            f"values from {int(idx.min())} to {int(idx.max())}"
+        )
+    return idx
+
+
+def embedding(indices, weight):
+    """Rows of ``weight`` (num, dim) picked by integer ``indices`` (N,) -> (N, dim)."""
+    idx = check_class_indices("embedding", indices, weight.shape[0], like=array_of(weight))
     return Embedding(idx)(weight)
 
 
@@ -67,6 +84,8 @@ def dropout(x, p=0.5, training=True):
     """Zero each value with probability p (training) and scale the rest by 1/(1-p); identity in eval."""
     if not 0 <= p < 1:
         raise ValueError(f"dropout: p must be in [0, 1), got {p}")
+    if getattr(x, "dtype", None) is None or x.dtype.kind != "f":
+        raise TypeError(f"dropout: expected a floating-point tensor, got {getattr(x, 'dtype', type(x).__name__)}")
     if not training or p == 0:
         return x
     return Dropout(p)(x)

@@ -12,7 +12,7 @@ On logits z (the discriminator's raw output, p = sigmoid(z)), computed without e
 (derivation: log sigmoid(z) = -log(1 + e^-z); split z >= 0 / z < 0 so that exp never overflows.)
 """
 
-from minigan.autograd import Function
+from minigan.autograd import Function, array_of
 from minigan.backend import get_array_module
 
 
@@ -43,6 +43,9 @@ class BinaryCrossEntropyWithLogits(Function):
 
 
 def _check(name, x, target):
+    for what, value in (("input", x), ("target", target)):
+        if not hasattr(value, "shape"):
+            raise TypeError(f"{name}: the {what} must be a Tensor or an array, got {type(value).__name__}")
     if tuple(x.shape) != tuple(target.shape):
         raise ValueError(f"{name}: input shape {tuple(x.shape)} and target shape {tuple(target.shape)} differ")
 
@@ -50,6 +53,11 @@ def _check(name, x, target):
 def binary_cross_entropy(p, target):
     """Mean BCE of probabilities p (after a sigmoid) against targets of the same shape."""
     _check("binary_cross_entropy", p, target)
+    probs = array_of(p)
+    if probs.size and (float(probs.min()) < 0 or float(probs.max()) > 1):   # like PyTorch; NaN passes
+        raise ValueError(f"binary_cross_entropy: the input must be probabilities in [0, 1], got values from "
+                         f"{float(probs.min())} to {float(probs.max())}; apply a sigmoid first, or use "
+                         "binary_cross_entropy_with_logits")
     return BinaryCrossEntropy()(p, target)
 
 

@@ -14,6 +14,8 @@ These ops move numbers around without changing them, so each backward moves the 
 convolution (ops/conv.py): insert zeros between pixels, pad, then an ordinary convolution.
 """
 
+import math
+
 from minigan.autograd import Function
 from minigan.backend import get_array_module
 
@@ -128,6 +130,14 @@ class Dilate2d(Function):
 def reshape(x, *shape):
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
+    known = math.prod(n for n in shape if n != -1)                  # the product of the given sizes
+    if -1 in shape:                                                  # -1: "whatever is left"
+        fits = shape.count(-1) == 1 and known > 0 and x.size % known == 0
+    else:
+        fits = x.size == known
+    if not fits:
+        raise ValueError(f"reshape: expected a shape with as many values as the input, got {shape} for "
+                         f"an input of shape {tuple(x.shape)} ({x.size} values)")
     return Reshape(shape)(x)
 
 
@@ -147,20 +157,25 @@ def cat(tensors, axis=0):
     if not tensors:
         raise ValueError("cat: expected a non-empty list of tensors")
     first = tensors[0].shape
+    if not -len(first) <= axis < len(first):
+        raise ValueError(f"cat along axis {axis}: expected tensors with an axis {axis}, got tensor 0 of "
+                         f"shape {tuple(first)}")
     for i, t in enumerate(tensors[1:], start=1):
         if len(t.shape) != len(first) or any(
             a != b for d, (a, b) in enumerate(zip(t.shape, first)) if d != axis % len(first)
         ):
             raise ValueError(
-                f"cat along axis {axis}: tensor 0 has shape {tuple(first)} but tensor {i} has shape "
-                f"{tuple(t.shape)}; all axes except {axis} must match (batch sizes too)"
+                f"cat along axis {axis}: expected every axis except {axis} to match tensor 0, of shape "
+                f"{tuple(first)} (batch sizes too), got tensor {i} of shape {tuple(t.shape)}"
             )
     return Concat(axis)(*tensors)
 
 
 def flatten(x):
     """(N, d1, d2, ...) -> (N, d1*d2*...)."""
-    return Reshape((x.shape[0], -1))(x)
+    if x.ndim < 1:
+        raise ValueError(f"flatten: expected input of shape (N, d1, ...), got {tuple(x.shape)}")
+    return Reshape((x.shape[0], math.prod(x.shape[1:])))(x)             # explicit size: N = 0 works too
 
 
 def pad2d(x, top, bottom, left, right):
