@@ -37,7 +37,7 @@ if args.backend:
 mg.manual_seed(args.seed)
 
 # --- the generator, rebuilt from the spec stored in the checkpoint --------------------------------------
-G, spec = load_generator(args.checkpoint)
+G, spec, _ = load_generator(args.checkpoint)
 G.train()  # BatchNorm with the statistics of the generated batch, as during training's sample grids
 conditional = spec["name"] == "cgan"
 num_classes = spec.get("num_classes", 10)

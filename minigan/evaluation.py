@@ -33,11 +33,11 @@ from minigan.autograd import no_grad
 from minigan.checkpoint import CheckpointError, flatten_state, load_checkpoint, save_checkpoint, unflatten_state
 from minigan.data import fake_dataset, load_cifar10, load_fashion_mnist, to_float_images
 from minigan.metrics import frechet_distance, kernel_inception_distance
-from minigan.models import build
 from minigan.models.classifier import build_classifier
 from minigan.ops.crossentropy import cross_entropy
 from minigan.optim import Adam
 from minigan.tensor import Tensor
+from minigan.training import load_generator  # noqa: F401  (evaluate.py and the tests use it from here)
 
 LOADERS = {"fashion-mnist": load_fashion_mnist, "cifar10": load_cifar10}
 DATASET_OF_MODEL = {"gan": "fashion-mnist", "cgan": "fashion-mnist", "dcgan": "cifar10"}
@@ -304,22 +304,6 @@ def export_generator(training_checkpoint, path):
     keep = {k: meta[k] for k in ("model", "config", "epoch", "iteration", "saved_at") if k in meta}
     save_checkpoint(path, flatten_state("G/", unflatten_state("G/", arrays)),
                     {"kind": "generator", "source": os.fspath(training_checkpoint), **keep})
-
-
-def load_generator(path):
-    """(G in eval mode, spec, meta) from a training checkpoint or a generator-only checkpoint.
-
-    Both hold the generator under "G/" and the model spec in ``meta["model"]`` (what
-    ``training.load_generator_state`` reads as well); the file is read once.
-    """
-    arrays, meta = load_checkpoint(path)
-    spec = meta.get("model")
-    if not isinstance(spec, dict) or "name" not in spec:
-        raise CheckpointError(f"{path!r} has no model spec (meta['model']): it is not a GAN training or "
-                              f"generator checkpoint (kind {meta.get('kind')!r})")
-    G, _ = build(spec)
-    G.load_state_dict(unflatten_state("G/", arrays))
-    return G.eval(), spec, meta
 
 
 def report_lines(result, class_names):

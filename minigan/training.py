@@ -182,13 +182,21 @@ def _trim_log(log_path, iteration):
 
 
 def load_generator(path):
-    """(G, spec): the generator of a training checkpoint (or generator-only file), rebuilt and loaded."""
+    """(G in eval mode, spec, meta) from a training checkpoint or a generator-only checkpoint.
+
+    Both hold the generator under "G/" and the model spec in ``meta["model"]``, from which
+    ``models.build`` rebuilds the network; the file is read once.
+    """
     from minigan.models import build
 
-    _, meta = load_checkpoint(path)
-    G, _ = build(meta["model"])
-    load_generator_state(G, path)
-    return G, meta["model"]
+    arrays, meta = load_checkpoint(path)
+    spec = meta.get("model")
+    if not isinstance(spec, dict) or "name" not in spec:
+        raise CheckpointError(f"{path!r} has no model spec (meta['model']): it is not a GAN training or "
+                              f"generator checkpoint (kind {meta.get('kind')!r})")
+    G, _ = build(spec)
+    G.load_state_dict(unflatten_state("G/", arrays))
+    return G.eval(), spec, meta
 
 
 def load_generator_state(G, path):

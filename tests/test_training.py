@@ -51,7 +51,7 @@ def test_checkpoint_holds_everything_needed(tmp_path):
     assert {"fixed/noise", "fixed/labels", "optG/t", "optD/t"} <= set(arrays)
     for name in ("log.jsonl", "samples_epoch001.png", "curves.png"):
         assert (tmp_path / name).exists()
-    G, spec = training.load_generator(tmp_path / "checkpoint.npz")
+    G, spec, _ = training.load_generator(tmp_path / "checkpoint.npz")
     assert spec["name"] == "cgan" and G.latent_dim == 8
 
 
