@@ -80,11 +80,15 @@ class Adam(Optimizer):
             g = p.grad
             m *= b1
             m += (1 - b1) * g                                        # m <- b1 m + (1 - b1) g
+            g2 = g * g
+            g2 *= 1 - b2
             v *= b2
-            v += (1 - b2) * (g * g)                                  # v <- b2 v + (1 - b2) g^2
-            denom = xp.sqrt(v)
-            denom += eps_hat
-            p.data -= step_size * (m / denom)    # = lr * m_hat / (sqrt(v_hat) + eps)
+            v += g2                                                  # v <- b2 v + (1 - b2) g^2
+            step = xp.sqrt(v)                                        # one buffer for the update:
+            step += eps_hat
+            xp.divide(m, step, out=step)
+            step *= step_size
+            p.data -= step                       # = lr * m_hat / (sqrt(v_hat) + eps)
 
     def state_dict(self):
         state = {"t": get_array_module(self.m[0]).asarray(self.t)}

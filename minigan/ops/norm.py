@@ -42,7 +42,8 @@ class BatchNorm(Function):
         axes = _stat_axes(x)
         if self.training:
             mean = x.mean(axis=axes)                                          # (C,)
-            var = x.var(axis=axes)                                            # (C,) biased
+            centered = x - _per_channel(mean, x)                              # x's shape
+            var = (centered * centered).mean(axis=axes)                       # (C,) biased
             m = x.size // x.shape[1]
             if self.running_mean is not None:
                 self.running_mean *= 1 - self.momentum
@@ -50,9 +51,10 @@ class BatchNorm(Function):
                 self.running_var *= 1 - self.momentum
                 self.running_var += (self.momentum * m / max(m - 1, 1)) * var
         else:
-            mean, var = self.running_mean, self.running_var
+            centered, var = x - _per_channel(self.running_mean, x), self.running_var
         self.inv_std = 1 / xp.sqrt(var + self.eps)                            # (C,)
-        self.x_hat = (x - _per_channel(mean, x)) * _per_channel(self.inv_std, x)   # x's shape
+        self.x_hat = centered                                                 # (x - mu) / sqrt(var + eps),
+        self.x_hat *= _per_channel(self.inv_std, x)                           # in place: no extra copy
         self.gamma = gamma
         return self.x_hat * _per_channel(gamma, x) + _per_channel(beta, x)
 
@@ -64,8 +66,11 @@ class BatchNorm(Function):
         if not self.training:
             return g * scale, g_gamma, g_beta
         m = g.size // g.shape[1]
-        # d - mean(d) - x_hat * mean(d * x_hat), with the gamma factor pulled into `scale`
-        gx = scale * (g - _per_channel(g_beta / m, g) - self.x_hat * _per_channel(g_gamma / m, g))
+        # scale * (g - mean(g) - x_hat * mean(g * x_hat)), built in one buffer
+        gx = self.x_hat * _per_channel(g_gamma / m, g)                        # x_hat * mean(g * x_hat)
+        get_array_module(g).subtract(g, gx, out=gx)                           # g - ...
+        gx -= _per_channel(g_beta / m, g)                                     # ... - mean(g)
+        gx *= scale
         return gx, g_gamma, g_beta
 
 
