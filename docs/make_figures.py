@@ -729,35 +729,10 @@ def _last_epoch_record(log_path):
 
 
 def plot_run_curves(name, records, window=50):
-    """Losses and D outputs of a run against iterations, as a moving average over ``window`` iterations.
+    """Losses and D outputs of a run: minigan.viz.curves_figure, saved small."""
+    from minigan.viz import curves_figure
 
-    (A 'valid' moving average: every plotted point averages ``window`` real values, none of them
-    padding, so the curves do not bend towards 0 at their ends.)
-    """
-    plt = pyplot()
-    it = np.array([r["iteration"] for r in records])
-    k = max(1, min(window, len(records) // 5 or 1))
-
-    def smooth(key):
-        v = np.array([r[key] for r in records], dtype=np.float64)
-        return np.convolve(v, np.ones(k) / k, mode="valid")      # (len - k + 1,)
-
-    x = it[k - 1:]                                                # each average ends at this iteration
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.4))
-    ax1.plot(x, smooth("loss_D"), label="loss D")
-    ax1.plot(x, smooth("loss_G"), label="loss G")
-    ax1.set_xlabel("iteration")
-    ax1.set_title(f"runs/{name}: losses (mean of the last {k} iterations)", fontsize=9)
-    ax1.legend(fontsize=8)
-    ax2.plot(x, smooth("D_x"), label="D(x): real judged real")
-    ax2.plot(x, smooth("D_G_z"), label="D(G(z)): fake judged real")
-    ax2.axhline(0.5, color="gray", lw=0.5, ls="--")
-    ax2.set_ylim(0, 1)
-    ax2.set_xlabel("iteration")
-    ax2.set_title(f"discriminator outputs ({len(records)} iterations)", fontsize=9)
-    ax2.legend(fontsize=8)
-    fig.tight_layout()
-    save(fig, f"run_{name}_curves.png", dpi=90)
+    save(curves_figure(records, window, title=f"runs/{name}: "), f"run_{name}_curves.png", dpi=90)
 
 
 def fig_runs():

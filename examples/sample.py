@@ -86,9 +86,10 @@ print(f"wrote {out / 'grid.png'} and {out / 'interpolation.png'}")
 # --- raw samples for outside evaluation -------------------------------------------------------------------
 if args.save_npz:
     chunks, label_chunks = [], []
+    all_labels = labels_for(args.n, args.class_id) if conditional else None   # (n,), made once
     for start in range(0, args.n, args.batch_size):
         n = min(args.batch_size, args.n - start)
-        labels = labels_for(args.n, args.class_id)[start:start + n] if conditional else None
+        labels = all_labels[start:start + n] if conditional else None
         batch = draw(mg.randn(n, latent_dim), labels)
         chunks.append(to_uint8_images(batch.data))                  # (n, H, W, C) uint8
         if conditional:

@@ -61,34 +61,39 @@ def read_log(path):
     return records
 
 
-def plot_curves(log_path, path, smooth=50):
-    """Loss of D and G, and D(x) / D(G(z)), against iterations, from a training log."""
+def curves_figure(records, smooth=50, title=""):
+    """A matplotlib figure: loss of D and G, and D(x) / D(G(z)), against iterations (moving averages)."""
     plt = _pyplot()
-    records = read_log(log_path)
-    if not records:
-        return
     it = np.array([r["iteration"] for r in records])
-
     k = max(1, min(smooth, len(records) // 5))                      # moving-average window
 
     def smoothed(key):  # mean of the last k values: (len - k + 1,), aligned with it[k - 1:]
         v = np.array([r[key] for r in records], dtype=np.float64)
         return np.convolve(v, np.ones(k) / k, mode="valid")
 
-    it = it[k - 1:]
+    it = it[k - 1:]                                                 # each average ends at this iteration
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
     ax1.plot(it, smoothed("loss_D"), label="loss D")
     ax1.plot(it, smoothed("loss_G"), label="loss G")
     ax1.set_xlabel("iteration")
-    ax1.set_title("losses (moving average)")
-    ax1.legend()
+    ax1.set_title(f"{title}losses (mean of the last {k} iterations)", fontsize=9)
+    ax1.legend(fontsize=8)
     ax2.plot(it, smoothed("D_x"), label="D(x): real judged real")
     ax2.plot(it, smoothed("D_G_z"), label="D(G(z)): fake judged real")
     ax2.axhline(0.5, color="gray", lw=0.5, ls="--")
     ax2.set_ylim(0, 1)
     ax2.set_xlabel("iteration")
-    ax2.set_title("discriminator outputs")
-    ax2.legend()
+    ax2.set_title(f"discriminator outputs ({len(records)} iterations)", fontsize=9)
+    ax2.legend(fontsize=8)
     fig.tight_layout()
+    return fig
+
+
+def plot_curves(log_path, path, smooth=50):
+    """Write the curves of a training log (log.jsonl) to a PNG."""
+    records = read_log(log_path)
+    if not records:
+        return
+    fig = curves_figure(records, smooth)
     fig.savefig(str(path), dpi=100)
-    plt.close(fig)
+    _pyplot().close(fig)
