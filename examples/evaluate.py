@@ -28,7 +28,7 @@ parser.add_argument("--classifier", required=True, help="classifier checkpoint f
 parser.add_argument("--n", type=int, default=10000, help="number of generated images")
 parser.add_argument("--data-dir", default=None, help="folder with the dataset files (downloaded if missing)")
 parser.add_argument("--fake", action="store_true", help="random 'real' test images (offline smoke test)")
-parser.add_argument("--limit", type=int, default=None, help="use only the first N real test images")
+parser.add_argument("--limit", type=int, default=None, help="use a random subset of N real test images")
 parser.add_argument("--batch-size", type=int, default=500)
 parser.add_argument("--backend", choices=["numpy", "cupy"], default=None)
 parser.add_argument("--seed", type=int, default=0, help="seed of the generator's noise")

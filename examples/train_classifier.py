@@ -25,7 +25,7 @@ parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=
                     help="random flips + crops (pad 4); default: on for cifar10, off for fashion-mnist")
 parser.add_argument("--data-dir", default=None, help="folder with the dataset files (downloaded if missing)")
 parser.add_argument("--fake", action="store_true", help="random images of the right shape (offline smoke test)")
-parser.add_argument("--limit", type=int, default=None, help="use only the first N images of each split")
+parser.add_argument("--limit", type=int, default=None, help="use a random subset of N images of each split")
 parser.add_argument("--out", default=None, help="classifier checkpoint (default runs/classifier_<dataset>.npz)")
 parser.add_argument("--backend", choices=["numpy", "cupy"], default=None)
 parser.add_argument("--seed", type=int, default=0)

@@ -60,14 +60,18 @@ def load_split(name, split, data_dir=None, fake=False, limit=None, seed=0):
     """(float32 images (N, C, H, W) in [-1, 1], int64 labels (N,)) of one split, on the host.
 
     ``fake``: random noise images of the right shape (``limit`` of them, default 512) for smoke tests.
-    ``limit``: keep only the first ``limit`` images.
+    ``limit``: keep a random subset of ``limit`` images (fixed by ``seed``, in the split's order). Not
+    simply the first ones: a split may be grouped by class (the shared CIFAR-10 copy's test set is all
+    airplanes first), and its first images would all be of one class.
     """
     name = dataset_name(name)
     if fake:
         images, labels = fake_dataset(name, limit or 512, seed=seed + (split == "test"))
     else:
         images, labels = LOADERS[name](root=data_dir, split=split)
-        images, labels = images[:limit], labels[:limit]
+        if limit is not None and limit < len(images):
+            keep = np.sort(np.random.default_rng(seed).permutation(len(images))[:limit])   # (limit,)
+            images, labels = images[keep], labels[keep]
     return to_float_images(images), labels
 
 

@@ -134,6 +134,19 @@ def test_augment_batch_flips_and_crops_on_the_host():
 # --------------------------------------------------------------------------------------------------
 # training, saving, loading
 # --------------------------------------------------------------------------------------------------
+def test_load_split_limit_takes_every_class_from_a_split_grouped_by_class(monkeypatch):
+    """The shared CIFAR-10 test set is sorted by class: --limit must not mean "the first N" (all airplanes)."""
+    import minigan.evaluation as evaluation
+    labels = np.repeat(np.arange(10), 100)                                   # (1000,) 0,0,...,9,9
+    images = np.repeat(labels.astype(np.uint8), 32 * 32 * 3).reshape(1000, 32, 32, 3)
+    monkeypatch.setitem(evaluation.LOADERS, "cifar10", lambda root, split: (images, labels))
+    x, y = evaluation.load_split("cifar10", "test", limit=200, seed=3)
+    assert x.shape == (200, 3, 32, 32) and len(np.unique(y)) == 10
+    assert np.all(np.diff(y) >= 0)                                           # the split's order is kept
+    assert np.array_equal(y, evaluation.load_split("cifar10", "test", limit=200, seed=3)[1])   # seeded
+    assert len(evaluation.load_split("cifar10", "test", limit=5000)[1]) == 1000                # limit > N
+
+
 def test_trained_classifier_beats_chance_and_round_trips(trained):
     model, accuracy, path = trained
     assert accuracy > 0.5                                            # chance: 0.1
