@@ -9,13 +9,13 @@ conv2d as one matrix multiply (im2col)
 --------------------------------------
     y[n, o, i, j] = sum_{c, a, b} W[o, c, a, b] * x_pad[n, c, i*s + a, j*s + b]
 
-``im2col`` lays every k x k window out as one column: cols (C_in*k*k, N*H_out*W_out). Then
+``im2col`` lays every k x k window out as one column: cols (C_in*k*k, H_out*W_out*N). Then
 y = W.reshape(C_out, C_in*k*k) @ cols is ONE big matmul. The windows are read through a strided view
 (``as_strided``: no copy, just new strides), and the single copy happens when the view is reshaped.
 
 Backward, and the duality
 -------------------------
-    dW = g @ cols^T                              (C_out, N*H_out*W_out) @ (N*H_out*W_out, C_in*k*k)
+    dW = g @ cols^T                              (C_out, H_out*W_out*N) @ (H_out*W_out*N, C_in*k*k)
     dx = conv_transpose2d(g, W)                  the transposed conv IS conv2d's input gradient
 
 and for the transposed convolution the roles swap: its input gradient is conv2d(g, W).
@@ -30,9 +30,11 @@ Transposed convolution, definition 2: "dilate" (Kieu 2)
     Composed from visible Tensor ops (dilate2d -> pad2d -> conv2d), so autograd derives its backward.
 The tests check that both give the same numbers, and that <conv2d(x, W), y> = <x, conv_transpose2d(y, W)>.
 
-Memory layout: activations come out of these ops as NCHW *views* of (C, N, H, W) memory. That is the
-layout the matmul produces, and the layout the next im2col reads fastest; numpy strides make the view
-free, and elementwise ops (BatchNorm, LeakyReLU) keep it.
+Memory layout: activations come out of these ops as NCHW *views* of (C, H, W, N) memory, the batch
+innermost. That is the layout the matmul produces when the columns are ordered (H_out, W_out, N), and
+numpy strides make the NCHW view free; elementwise ops (BatchNorm, LeakyReLU) keep it. Why the batch
+innermost: a GAN's feature maps are small (4 x 4 to 32 x 32) while the batch is 64-128, so with N last
+every row that im2col copies and col2im adds is N floats long and contiguous, instead of W = 4-16.
 """
 
 from minigan.autograd import Function
@@ -50,38 +52,38 @@ from minigan.ops.shape import dilate2d, pad2d, transpose
 # im2col / col2im on raw arrays
 # ----------------------------------------------------------------------------------------------------
 def im2col(x, k, stride, padding):
-    """x (N, C, H, W) -> cols (C*k*k, N*H_out*W_out): every k x k window as one column."""
+    """x (N, C, H, W) -> cols (C*k*k, H_out*W_out*N): every k x k window as one column (batch innermost)."""
     xp = get_array_module(x)
     n, c, h, w = x.shape
     h_out, w_out = conv_output_size(h, k, stride, padding), conv_output_size(w, k, stride, padding)
     if padding > 0:
-        # zero-padded copy, laid out (C, N, H+2p, W+2p) in memory: the order im2col reads it in
-        x_pad = xp.zeros((c, n, h + 2 * padding, w + 2 * padding), dtype=x.dtype)
-        x_pad[:, :, padding:padding + h, padding:padding + w] = x.transpose(1, 0, 2, 3)
-        x = x_pad.transpose(1, 0, 2, 3)                              # (N, C, H+2p, W+2p) view
+        # zero-padded copy, laid out (C, H+2p, W+2p, N) in memory: the order im2col reads it in
+        x_pad = xp.zeros((c, h + 2 * padding, w + 2 * padding, n), dtype=x.dtype)
+        x_pad[:, padding:padding + h, padding:padding + w, :] = x.transpose(1, 2, 3, 0)
+        x = x_pad.transpose(3, 0, 1, 2)                              # (N, C, H+2p, W+2p) view
     sn, sc, sh, sw = x.strides
     windows = xp.lib.stride_tricks.as_strided(                       # a view, nothing copied yet
         x,
-        shape=(c, k, k, n, h_out, w_out),
-        strides=(sc, sh, sw, sn, sh * stride, sw * stride),
-    )                                                                # (C, k, k, N, H_out, W_out)
-    return windows.reshape(c * k * k, n * h_out * w_out)            # the one copy
+        shape=(c, k, k, h_out, w_out, n),
+        strides=(sc, sh, sw, sh * stride, sw * stride, sn),
+    )                                                                # (C, k, k, H_out, W_out, N)
+    return windows.reshape(c * k * k, h_out * w_out * n)            # the one copy
 
 
 def col2im(cols, n, c, h_in, w_in, k, stride, h_full, w_full):
     """Scatter-add columns back into an image: the adjoint of im2col (without its padding).
 
-    cols (C*k*k, N*h_in*w_in) -> (N, C, h_full, w_full). Column (c, a, b) of window (i, j) is added
+    cols (C*k*k, h_in*w_in*N) -> (N, C, h_full, w_full). Column (c, a, b) of window (i, j) is added
     at pixel (i*s + a, j*s + b). One strided add per kernel offset (a, b): within one offset no two
     windows hit the same pixel, so the loop is deterministic (no atomic scatter needed).
     """
     xp = get_array_module(cols)
-    cols = cols.reshape(c, k, k, n, h_in, w_in)
-    out = xp.zeros((c, n, h_full, w_full), dtype=cols.dtype)        # (C, N, H_full, W_full)
+    cols = cols.reshape(c, k, k, h_in, w_in, n)
+    out = xp.zeros((c, h_full, w_full, n), dtype=cols.dtype)        # (C, H_full, W_full, N)
     for a in range(k):
         for b in range(k):
-            out[:, :, a:a + stride * h_in:stride, b:b + stride * w_in:stride] += cols[:, a, b]
-    return out.transpose(1, 0, 2, 3)                                 # (N, C, H_full, W_full) view
+            out[:, a:a + stride * h_in:stride, b:b + stride * w_in:stride, :] += cols[:, a, b]
+    return out.transpose(3, 0, 1, 2)                                 # (N, C, H_full, W_full) view
 
 
 def conv2d_array(x, weight, stride, padding):
@@ -89,9 +91,9 @@ def conv2d_array(x, weight, stride, padding):
     n, _, h, w = x.shape
     c_out, _, k, _ = weight.shape
     h_out, w_out = conv_output_size(h, k, stride, padding), conv_output_size(w, k, stride, padding)
-    cols = im2col(x, k, stride, padding)                             # (C_in*k*k, N*H_out*W_out)
-    y = weight.reshape(c_out, -1) @ cols                             # (C_out, N*H_out*W_out)
-    y = y.reshape(c_out, n, h_out, w_out).transpose(1, 0, 2, 3)     # (N, C_out, H_out, W_out) view
+    cols = im2col(x, k, stride, padding)                             # (C_in*k*k, H_out*W_out*N)
+    y = weight.reshape(c_out, -1) @ cols                             # (C_out, H_out*W_out*N)
+    y = y.reshape(c_out, h_out, w_out, n).transpose(3, 0, 1, 2)     # (N, C_out, H_out, W_out) view
     return y, cols
 
 
@@ -101,18 +103,18 @@ def conv_transpose2d_array(x, weight, stride, padding, output_padding):
     x (N, C_in, H, W), weight (C_in, C_out, k, k), output_padding (op_h, op_w).
     """
     n, c_in, h, w = x.shape
-    x2 = x.transpose(1, 0, 2, 3).reshape(c_in, n * h * w)           # (C_in, N*H*W)
+    x2 = x.transpose(1, 2, 3, 0).reshape(c_in, h * w * n)           # (C_in, H*W*N), free for our layout
     return conv_transpose2d_flat(x2, (n, h, w), weight, stride, padding, output_padding)
 
 
 def conv_transpose2d_flat(x2, nhw, weight, stride, padding, output_padding):
-    """The same, for an input already laid out as (C_in, N*H*W) (conv2d's backward has it that way)."""
+    """The same, for an input already laid out as (C_in, H*W*N) (conv2d's backward has it that way)."""
     n, h, w = nhw
     c_in, c_out, k, _ = weight.shape
     op_h, op_w = output_padding
     h_out = conv_transpose_output_size(h, k, stride, padding, op_h)
     w_out = conv_transpose_output_size(w, k, stride, padding, op_w)
-    cols = weight.reshape(c_in, -1).T @ x2                           # (C_out*k*k, N*H*W)
+    cols = weight.reshape(c_in, -1).T @ x2                           # (C_out*k*k, H*W*N)
     full = col2im(cols, n, c_out, h, w, k, stride,                   # (N, C_out, (H-1)s+k+op, ...)
                   (h - 1) * stride + k + op_h, (w - 1) * stride + k + op_w)
     return full[:, :, padding:padding + h_out, padding:padding + w_out]   # crop p from each side
@@ -135,7 +137,7 @@ class Conv2d(Function):
     def backward(self, g):                                           # g: (N, C_out, H_out, W_out)
         n, c_in, h, w = self.x_shape
         c_out, _, k, _ = self.weight.shape
-        g2 = g.transpose(1, 0, 2, 3).reshape(c_out, -1)              # (C_out, N*H_out*W_out)
+        g2 = g.transpose(1, 2, 3, 0).reshape(c_out, -1)              # (C_out, H_out*W_out*N)
         gx = gw = gb = None
         if self.needs_input_grad[0]:
             # the transposed convolution of g; output_padding restores rows/cols the floor in H_out dropped
@@ -172,9 +174,9 @@ class ConvTranspose2d(Function):
             # conv2d IS the input gradient: the same weight, read as (C_out'=C_in, C_in'=C_out, k, k)
             gx, g_cols = conv2d_array(g, self.weight, self.stride, self.padding)   # (N, C_in, H, W)
         else:
-            g_cols = im2col(g, self.weight.shape[2], self.stride, self.padding)    # (C_out*k*k, N*H*W)
+            g_cols = im2col(g, self.weight.shape[2], self.stride, self.padding)    # (C_out*k*k, H*W*N)
         if self.needs_input_grad[1]:
-            x2 = self.x.transpose(1, 0, 2, 3).reshape(c_in, -1)      # (C_in, N*H*W)
+            x2 = self.x.transpose(1, 2, 3, 0).reshape(c_in, -1)      # (C_in, H*W*N)
             gw = (x2 @ g_cols.T).reshape(self.weight.shape)          # (C_in, C_out*k*k) -> (C_in, C_out, k, k)
         if len(self.needs_input_grad) == 2:
             return gx, gw
