@@ -59,13 +59,30 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
+    """Adam. m and v live in two flat vectors holding every parameter's state end to end; ``self.m[i]``
+    and ``self.v[i]`` are views of parameter i's slice (so state_dict() still has one array per parameter).
+
+    Why flat: step() then updates every parameter with ONE array operation per line of the formula,
+    instead of one per parameter. On the CPU that changes little; on a GPU, where each operation is a
+    kernel launch costing the host tens of microseconds, it turns ~170 launches per step into ~30.
+    """
+
     def __init__(self, params, lr=2e-4, betas=(0.5, 0.999), eps=1e-8):
         super().__init__(params)
         self.lr, self.betas, self.eps = lr, betas, eps
         self.t = 0
+        dtypes = sorted({str(p.dtype) for p in self.params})
+        if len(dtypes) > 1:
+            raise ValueError(f"Adam: all parameters must have one dtype, got {', '.join(dtypes)}; "
+                             "convert the model first (model.to(dtype))")
         xp = get_array_module(self.params[0].data)
-        self.m = [xp.zeros_like(p.data) for p in self.params]
-        self.v = [xp.zeros_like(p.data) for p in self.params]
+        self.offsets = [0]                                           # parameter i is [offsets[i], offsets[i+1])
+        for p in self.params:
+            self.offsets.append(self.offsets[-1] + p.data.size)
+        self.m_flat = xp.zeros(self.offsets[-1], dtype=self.params[0].dtype)   # (P,) all first moments
+        self.v_flat = xp.zeros(self.offsets[-1], dtype=self.params[0].dtype)   # (P,) all second moments
+        self.m = [self.m_flat[a:b].reshape(p.shape) for p, a, b in zip(self.params, self.offsets, self.offsets[1:])]
+        self.v = [self.v_flat[a:b].reshape(p.shape) for p, a, b in zip(self.params, self.offsets, self.offsets[1:])]
 
     def step(self):
         self.t += 1
@@ -73,22 +90,37 @@ class Adam(Optimizer):
         # fold both bias corrections into one step size (the form in the Adam paper, section 2)
         step_size = self.lr * math.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t)
         eps_hat = self.eps * math.sqrt(1 - b2 ** self.t)
-        for p, m, v in zip(self.params, self.m, self.v):
-            if p.grad is None:
-                continue
-            xp = get_array_module(p.data)
-            g = p.grad
-            m *= b1
-            m += (1 - b1) * g                                        # m <- b1 m + (1 - b1) g
-            g2 = g * g
-            g2 *= 1 - b2
-            v *= b2
-            v += g2                                                  # v <- b2 v + (1 - b2) g^2
-            step = xp.sqrt(v)                                        # one buffer for the update:
-            step += eps_hat
-            xp.divide(m, step, out=step)
-            step *= step_size
-            p.data -= step                       # = lr * m_hat / (sqrt(v_hat) + eps)
+        if all(p.grad is not None for p in self.params):
+            # every parameter at once: their gradients end to end in one vector, like m and v
+            xp = get_array_module(self.m_flat)
+            g = xp.concatenate([p.grad.reshape(-1) for p in self.params])   # (P,), a new array
+            step = self._step(xp, self.m_flat, self.v_flat, g, b1, b2, eps_hat, step_size)   # (P,)
+            for p, a, b in zip(self.params, self.offsets, self.offsets[1:]):
+                p.data -= step[a:b].reshape(p.shape)
+            return
+        for p, m, v in zip(self.params, self.m, self.v):             # some got no gradient: skip those
+            if p.grad is not None:
+                p.data -= self._step(get_array_module(p.data), m, v, p.grad.copy(), b1, b2, eps_hat, step_size)
+
+    @staticmethod
+    def _step(xp, m, v, g, b1, b2, eps_hat, step_size):
+        """Update m and v in place and return the step lr * m_hat / (sqrt(v_hat) + eps).
+
+        ``g`` is a scratch copy of the gradient: it is overwritten, and the step is built in the
+        buffer of g^2, so the whole update allocates one array besides g.
+        """
+        g2 = g * g
+        g2 *= 1 - b2
+        v *= b2
+        v += g2                                                      # v <- b2 v + (1 - b2) g^2
+        g *= 1 - b1
+        m *= b1
+        m += g                                                       # m <- b1 m + (1 - b1) g
+        step = xp.sqrt(v, out=g2)                                    # reuse g^2's buffer for the step:
+        step += eps_hat
+        xp.divide(m, step, out=step)
+        step *= step_size                                            # = lr * m_hat / (sqrt(v_hat) + eps)
+        return step
 
     def state_dict(self):
         state = {"t": get_array_module(self.m[0]).asarray(self.t)}
@@ -97,8 +129,12 @@ class Adam(Optimizer):
         return state
 
     def load_state_dict(self, state):
-        xp = get_array_module(self.params[0].data)
         self.t = int(state["t"])
-        # copies: step() updates m and v in place, and must not write into the dict's arrays
-        self.m = [xp.array(state[f"m.{i}"], dtype=p.dtype) for i, p in enumerate(self.params)]
-        self.v = [xp.array(state[f"v.{i}"], dtype=p.dtype) for i, p in enumerate(self.params)]
+        xp = get_array_module(self.m_flat)
+        for i, (m, v) in enumerate(zip(self.m, self.v)):
+            for name, mine in ((f"m.{i}", m), (f"v.{i}", v)):
+                given = state[name]
+                if tuple(given.shape) != mine.shape:
+                    raise ValueError(f"Adam.load_state_dict: {name} has shape {tuple(given.shape)}, "
+                                     f"parameter {i} has shape {mine.shape}")
+                mine[...] = xp.asarray(given)    # a copy into the flat vector: step() must not write into `state`

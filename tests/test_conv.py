@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import minigan as mg
 import minigan.functional as F
 import reference as ref
-from minigan.ops.conv import conv_output_size, conv_transpose_output_size, explain_conv_transpose
+from minigan.ops.conv import col2im_blocks, col2im_per_tap, conv_output_size, conv_transpose_output_size, explain_conv_transpose
 
 SETTINGS = dict(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 METHODS = ["scatter", "dilate"]
@@ -166,6 +166,24 @@ def test_adjoint_identity(make, case, extra):
         back = F.conv_transpose2d(make(y), weight, stride=s, padding=p, output_padding=op, method=method)
         assert back.shape == x.shape
         assert np.isclose(np.sum(y_conv.numpy() * y), np.sum(x * back.numpy()))
+
+
+@settings(**SETTINGS)
+@given(case=conv_transpose_cases())
+def test_col2im_blocks_equal_one_add_per_tap(case):
+    """The two col2im loops (per tap on NumPy, in s x s blocks on CuPy) give the same image."""
+    n, c, h, w, k, s, op = (case[key] for key in ("n", "c_out", "h", "w", "k", "s", "op"))
+    taps = np.random.default_rng(case["seed"]).standard_normal((c, k, k, h, w, n))   # (C, k, k, h, w, N)
+    h_full, w_full = (h - 1) * s + k + op, (w - 1) * s + k + op
+    per_tap = col2im_per_tap(np, taps, s, h_full, w_full)            # (N, C, h_full, w_full)
+    blocks = col2im_blocks(np, taps, s, h_full, w_full)
+    assert per_tap.shape == blocks.shape == (n, c, h_full, w_full)
+    np.testing.assert_allclose(blocks, per_tap, rtol=0, atol=1e-12)
+    ref_stamp = np.zeros((c, h_full, w_full, n))                     # and both equal a plain stamp loop
+    for i in range(h):
+        for j in range(w):
+            ref_stamp[:, i * s:i * s + k, j * s:j * s + k] += taps[:, :, :, i, j]
+    np.testing.assert_allclose(per_tap, ref_stamp.transpose(3, 0, 1, 2), rtol=0, atol=1e-12)
 
 
 @settings(**SETTINGS)
