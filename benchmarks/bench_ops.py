@@ -17,9 +17,9 @@ input and of every parameter; the accelerator is synchronized before the clock s
 
 Protocol: each framework runs all ops in a FRESH process; the processes are interleaved over R rounds
 (round 1: minigan, torch; round 2: ...), each op W warm-up + N timed calls per round; medians over all
-timed calls of all rounds. minigan's inputs are laid out in memory as the network hands them to the
-layer (a conv's output is an NCHW view of (C, N, H, W) memory, see minigan/ops/conv.py), PyTorch's are
-contiguous NCHW.
+timed calls of all rounds. minigan's inputs and upstream gradients are laid out in memory as the
+network hands them to the layer (a conv's output is an NCHW view of (C, H, W, N) memory, see
+minigan/ops/conv.py), PyTorch's are contiguous NCHW.
 """
 
 import argparse
@@ -93,8 +93,8 @@ def arrays_for(batch, seed=0):
 
 
 def network_layout(xp, a):
-    """The same values, laid out as (C, N, H, W) in memory and viewed as NCHW: what minigan's convs emit."""
-    return xp.ascontiguousarray(a.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
+    """The same values, laid out as (C, H, W, N) in memory and viewed as NCHW: what minigan's convs emit."""
+    return xp.ascontiguousarray(a.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
 
 
 def minigan_ops(batch, device):
@@ -117,6 +117,8 @@ def minigan_ops(batch, device):
             x = network_layout(xp, x)
         leaves = [Tensor(x, requires_grad=True)] + [Tensor(xp.asarray(p), requires_grad=True) for p in params]
         g = xp.asarray(g) if g is not None else None
+        if in_network_layout and g is not None and g.ndim == 4:
+            g = network_layout(xp, g)                                # backward hands gradients on in that layout too
 
         def call():
             for t in leaves:

@@ -112,7 +112,7 @@ def test_non_contiguous_inputs_are_read_correctly(make, rng):
 
 
 def test_conv_output_feeds_the_next_conv(make, rng):
-    # conv outputs are NCHW views of (C, N, H, W) memory; the next layer must read them correctly
+    # conv outputs are NCHW views of (C, H, W, N) memory; the next layer must read them correctly
     x, w1, w2 = rng.standard_normal((2, 2, 6, 6)), rng.standard_normal((3, 2, 3, 3)), rng.standard_normal((2, 3, 3, 3))
     y = F.conv2d(F.conv2d(make(x), make(w1), stride=1, padding=1), make(w2), stride=2, padding=1)
     assert np.allclose(y.numpy(), ref.conv2d(ref.conv2d(x, w1, None, 1, 1), w2, None, 2, 1))
