@@ -97,6 +97,38 @@ def test_parameters_without_grad_are_skipped(make):
         b.data[...] = 2.0
 
 
+def test_adam_over_several_parameters_equals_one_adam_per_parameter(make):
+    """Adam updates all parameters through one flat vector; that must equal separate updates."""
+    shapes = [(2, 3), (4,), (2, 1, 3)]
+    rng = np.random.default_rng(1)
+    starts = [rng.standard_normal(shape) for shape in shapes]
+    together = [make(a, requires_grad=True) for a in starts]
+    alone = [make(a, requires_grad=True) for a in starts]
+    opt_together = Adam(together, lr=0.05, betas=(0.9, 0.99))
+    opts_alone = [Adam([p], lr=0.05, betas=(0.9, 0.99)) for p in alone]
+    for _ in range(4):
+        for params, opts in ((together, [opt_together]), (alone, opts_alone)):
+            for opt in opts:
+                opt.zero_grad()
+            sum(cubic_loss(p) for p in params).backward()
+            for opt in opts:
+                opt.step()
+    for a, b in zip(together, alone):
+        assert np.array_equal(a.numpy(), b.numpy())
+    assert [m.shape for m in opt_together.m] == shapes               # state_dict keeps one array per parameter
+
+
+def test_adam_refuses_mixed_dtypes_and_wrong_state_shapes():
+    a = mg.tensor(np.zeros(3, np.float32), requires_grad=True)
+    b = mg.tensor(np.zeros(2), dtype=np.float64, requires_grad=True)
+    with pytest.raises(ValueError, match="one dtype, got float32, float64"):
+        Adam([a, b])
+    opt = Adam([a])
+    state = {"t": np.asarray(1), "m.0": np.zeros(4, np.float32), "v.0": np.zeros(3, np.float32)}
+    with pytest.raises(ValueError, match=r"m.0 has shape \(4,\), parameter 0 has shape \(3,\)"):
+        opt.load_state_dict(state)
+
+
 def test_empty_parameter_list_is_an_error():
     with pytest.raises(ValueError, match="empty parameter list"):
         SGD([], lr=0.1)
