@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from minigan import backend, functional as F
+from minigan.ops.activations import sigmoid_array
 from minigan.autograd import no_grad
 from minigan.checkpoint import (CheckpointError, flatten_state, load_checkpoint, save_checkpoint,
                                 stale_temp_files, unflatten_state)
@@ -90,8 +91,7 @@ def g_step(G, D, opt_G, n, labels, config):
 
 
 def _mean_probability(logits):
-    xp = backend.get_array_module(logits.data)
-    return float((0.5 * (1 + xp.tanh(0.5 * logits.data))).mean())  # mean sigmoid(logit)
+    return float(sigmoid_array(logits.data).mean())                  # mean sigmoid(logit): D's average verdict
 
 
 def _set_requires_grad(module, flag):

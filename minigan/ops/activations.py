@@ -49,11 +49,15 @@ class Tanh(Function):
         return g * (1 - self.y * self.y)
 
 
+def sigmoid_array(x):
+    """sigmoid of a raw array. 1 / (1 + e^-x) overflows e^-x for x << 0; the tanh form is stable:
+    sigmoid(x) = (1 + tanh(x/2)) / 2. (Also used by BCE-with-logits' backward and the training loop.)"""
+    return 0.5 * (1 + get_array_module(x).tanh(0.5 * x))
+
+
 class Sigmoid(Function):
     def forward(self, x):
-        xp = get_array_module(x)
-        # 1 / (1 + e^-x) overflows e^-x for x << 0; tanh form is stable: sigmoid(x) = (1 + tanh(x/2)) / 2
-        self.y = 0.5 * (1 + xp.tanh(0.5 * x))
+        self.y = sigmoid_array(x)
         return self.y
 
     def backward(self, g):

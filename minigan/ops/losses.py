@@ -14,6 +14,7 @@ On logits z (the discriminator's raw output, p = sigmoid(z)), computed without e
 
 from minigan.autograd import Function, array_of
 from minigan.backend import get_array_module
+from minigan.ops.activations import sigmoid_array
 
 
 class BinaryCrossEntropy(Function):
@@ -37,9 +38,7 @@ class BinaryCrossEntropyWithLogits(Function):
         return (xp.maximum(z, 0) - z * t + xp.log1p(xp.exp(-xp.abs(z)))).mean()
 
     def backward(self, g):
-        xp = get_array_module(g)
-        sigmoid = 0.5 * (1 + xp.tanh(0.5 * self.z))
-        return g * (sigmoid - self.t) / self.z.size, None
+        return g * (sigmoid_array(self.z) - self.t) / self.z.size, None
 
 
 def _check(name, x, target):
