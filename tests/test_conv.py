@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 import minigan as mg
 import minigan.functional as F
 import reference as ref
-from minigan.ops.conv import col2im_blocks, col2im_per_tap, conv_output_size, conv_transpose_output_size, explain_conv_transpose
+from minigan.ops.conv import (Conv2d, Conv2dKn2row, col2im_blocks, col2im_per_tap, conv_output_size,
+                              prefers_kn2row)
+from minigan.ops.conv import conv_transpose_output_size, explain_conv_transpose
 
 SETTINGS = dict(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 METHODS = ["scatter", "dilate"]
@@ -206,6 +208,43 @@ def test_conv2d_gradcheck(make, rng, s, p):
     x, w, b = rng.standard_normal((2, 2, 5, 4)), rng.standard_normal((2, 2, 3, 3)), rng.standard_normal(2)
     inputs = [make(a, requires_grad=True) for a in (x, w, b)]
     assert mg.gradcheck(lambda *a: F.conv2d(*a, stride=s, padding=p), *inputs)
+
+
+# --- kn2row: conv2d for layers with few output channels ------------------------------------------------------
+@settings(**SETTINGS)
+@given(n=st.integers(1, 3), c_in=st.integers(1, 4), c_out=st.integers(1, 4), k=st.integers(1, 4),
+       h=st.integers(1, 6), w=st.integers(1, 6), data=st.data())
+def test_kn2row_equals_im2col_forward_and_gradients(make, n, c_in, c_out, k, h, w, data):
+    p = data.draw(st.integers(0, k - 1))
+    assume(h + 2 * p >= k and w + 2 * p >= k)
+    rng = np.random.default_rng(n * 1000 + c_in * 100 + c_out * 10 + k)
+    arrays = (rng.standard_normal((n, c_in, h, w)), rng.standard_normal((c_out, c_in, k, k)), rng.standard_normal(c_out))
+    results = []
+    for function in (Conv2dKn2row(p), Conv2d(1, p)):
+        x, wt, b = (make(a, requires_grad=True) for a in arrays)
+        y = function(x, wt, b)
+        y.backward(make(np.cos(np.arange(y.size)).reshape(y.shape)))     # a non-uniform upstream gradient
+        results.append([np_(t) for t in (y, x.grad, wt.grad, b.grad)])
+    assert results[0][0].shape == (n, c_out, h + 2 * p - k + 1, w + 2 * p - k + 1)
+    for kn2row, im2col_ in zip(*results):
+        np.testing.assert_allclose(kn2row, im2col_, rtol=1e-10, atol=1e-10)
+
+
+def test_kn2row_gradcheck(make, rng):
+    x, w, b = rng.standard_normal((2, 3, 5, 4)), rng.standard_normal((1, 3, 3, 3)), rng.standard_normal(1)
+    inputs = [make(a, requires_grad=True) for a in (x, w, b)]
+    assert mg.gradcheck(lambda *a: Conv2dKn2row(1)(*a), *inputs)
+
+
+def test_conv2d_picks_kn2row_only_where_its_intermediate_is_smaller(make, rng):
+    assert prefers_kn2row(128, 1, 7, 1, 3, 28, 28)                   # the cGAN's last layer: 49 rows, not 6,272
+    assert not prefers_kn2row(64, 128, 4, 2, 1, 16, 16)               # stride 2 (the DCGAN's D)
+    assert not prefers_kn2row(32, 32, 3, 1, 1, 28, 28)                # as many outputs as inputs: im2col
+    assert not prefers_kn2row(8, 1, 3, 1, 3, 8, 8)                    # padding > k-1
+    x = make(rng.standard_normal((2, 8, 6, 6)), requires_grad=True)
+    y = F.conv2d(x, make(rng.standard_normal((1, 8, 3, 3))), padding=1)
+    assert type(y.creator).__name__ == "Conv2dKn2row"
+    assert np.allclose(y.numpy(), ref.conv2d(x.numpy(), np_(y.creator.weight), None, 1, 1))
 
 
 @pytest.mark.parametrize("method", METHODS)
