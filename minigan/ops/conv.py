@@ -204,10 +204,12 @@ class Conv2dKn2row(Function):
         T = W' @ x_pad          W' (C_out*k*k, C_in),  x_pad (C_in, Hp*Wp*N)  ->  (C_out, k, k, Hp, Wp, N)
         y[o, i, j] = sum_{a,b} T[o, a, b, i + a, j + b]
 
-    The same multiplications; what changes is the size of the intermediate: (C_out*k*k, Hp*Wp*N)
-    instead of (C_in*k*k, H_out*W_out*N). For the cGAN's last layer (128 -> 1 channel, 7x7, padding 3)
-    at batch 64 that is 49 x 74,000 floats instead of 6,272 x 50,000 (1.26 GB). ``conv2d`` picks
-    whichever intermediate is smaller; the tests check that both give the same numbers.
+    Nearly the same multiplications (Hp*Wp / (H_out*W_out) times as many: the padding pixels are
+    multiplied too, 1.5x for the layer below); what changes is the size of the intermediate:
+    (C_out*k*k, Hp*Wp*N) instead of (C_in*k*k, H_out*W_out*N). For the cGAN's last layer (128 -> 1
+    channel, 7x7, padding 3) at batch 64 that is 49 x 74,000 floats instead of 6,272 x 50,000
+    (1.26 GB). ``conv2d`` picks whichever intermediate is smaller; the tests check that both give the
+    same numbers.
     """
 
     def __init__(self, padding):
