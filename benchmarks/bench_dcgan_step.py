@@ -61,7 +61,9 @@ def example_arrays(model, batch, seed):
     return rng.uniform(-1, 1, shape).astype(np.float32), rng.integers(0, 10, batch)
 
 
-def run_minigan(spec):
+def minigan_iteration(spec):
+    """Build minigan's G, D and Adams for ``spec`` (model, batch, backend, device, seed); return a function
+    running one training iteration (D step + G step, then a device synchronize). profile_step.py uses it too."""
     import minigan as mg
     from minigan.models import build
     from minigan.optim import Adam
@@ -85,7 +87,13 @@ def run_minigan(spec):
         g_step(G, D, opt_G, batch, y, config)
         sync()
 
-    result = {"times": time_iterations(iteration, spec["warmup"], spec["iters"]),
+    return iteration
+
+
+def run_minigan(spec):
+    import minigan as mg
+
+    result = {"times": time_iterations(minigan_iteration(spec), spec["warmup"], spec["iters"]),
               "version": mg.__version__}
     # minigan must never import torch; its trial process is also the check
     assert "torch" not in sys.modules, "the minigan package imported torch"

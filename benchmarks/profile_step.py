@@ -15,12 +15,7 @@ import io
 import pstats
 import time
 
-import numpy as np
-
-import minigan as mg
-from minigan.models import build
-from minigan.optim import Adam
-from minigan.training import TrainConfig, d_step, g_step
+from bench_dcgan_step import minigan_iteration                        # the benchmark's own iteration
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -31,31 +26,8 @@ parser.add_argument("--iters", type=int, default=5, help="profiled iterations (a
 parser.add_argument("--top", type=int, default=25, help="rows of the profile to print")
 args = parser.parse_args()
 
-mg.set_backend(args.backend)
-mg.manual_seed(0)
-G, D = build({"name": args.model})
-config = TrainConfig(batch_size=args.batch, latent_dim=G.latent_dim, conditional=(args.model == "cgan"),
-                     progress=False)
-opt_G = Adam(G.parameters(), config.lr, (config.beta1, config.beta2))
-opt_D = Adam(D.parameters(), config.lr, (config.beta1, config.beta2))
-rng = np.random.default_rng(0)
-shape = (args.batch, 3, 32, 32) if args.model == "dcgan" else (args.batch, 1, 28, 28)
-real = mg.tensor(rng.uniform(-1, 1, shape).astype(np.float32))       # on the active backend
-labels = mg.tensor(rng.integers(0, 10, args.batch)) if args.model == "cgan" else None
-if args.backend == "cupy":
-    import cupy
-    sync = cupy.cuda.Device().synchronize
-else:
-    def sync():
-        pass
-
-
-def iteration():
-    d_step(G, D, opt_D, real, labels, config)
-    g_step(G, D, opt_G, args.batch, labels, config)
-    sync()
-
-
+iteration = minigan_iteration({"model": args.model, "batch": args.batch, "backend": args.backend, "seed": 0,
+                               "device": "cuda" if args.backend == "cupy" else "cpu"})
 for _ in range(3):                                                   # warm-up (and CuPy's kernel compiles)
     iteration()
 start = time.perf_counter()

@@ -81,8 +81,11 @@ class Adam(Optimizer):
             self.offsets.append(self.offsets[-1] + p.data.size)
         self.m_flat = xp.zeros(self.offsets[-1], dtype=self.params[0].dtype)   # (P,) all first moments
         self.v_flat = xp.zeros(self.offsets[-1], dtype=self.params[0].dtype)   # (P,) all second moments
-        self.m = [self.m_flat[a:b].reshape(p.shape) for p, a, b in zip(self.params, self.offsets, self.offsets[1:])]
-        self.v = [self.v_flat[a:b].reshape(p.shape) for p, a, b in zip(self.params, self.offsets, self.offsets[1:])]
+        self.m, self.v = self._per_parameter(self.m_flat), self._per_parameter(self.v_flat)
+
+    def _per_parameter(self, flat):
+        """Views of ``flat`` (P,), one per parameter in its shape: [flat[offsets[i]:offsets[i+1]] ...]."""
+        return [flat[a:b].reshape(p.shape) for p, a, b in zip(self.params, self.offsets, self.offsets[1:])]
 
     def step(self):
         self.t += 1
@@ -95,8 +98,8 @@ class Adam(Optimizer):
             xp = get_array_module(self.m_flat)
             g = xp.concatenate([p.grad.reshape(-1) for p in self.params])   # (P,), a new array
             step = self._step(xp, self.m_flat, self.v_flat, g, b1, b2, eps_hat, step_size)   # (P,)
-            for p, a, b in zip(self.params, self.offsets, self.offsets[1:]):
-                p.data -= step[a:b].reshape(p.shape)
+            for p, step_p in zip(self.params, self._per_parameter(step)):
+                p.data -= step_p
             return
         for p, m, v in zip(self.params, self.m, self.v):             # some got no gradient: skip those
             if p.grad is not None:

@@ -19,7 +19,6 @@ from minigan import functional as F
 from minigan.nn import init
 from minigan.nn.module import Module, Parameter
 from minigan.ops.conv_shapes import conv_transpose_output_size
-from minigan.ops.embedding import check_class_indices
 from minigan.tensor import Tensor
 
 
@@ -179,8 +178,7 @@ class Embedding(Module):
         self.weight = init.normal_(Parameter(_empty(num_embeddings, embedding_dim)))   # N(0, 1), as PyTorch
 
     def forward(self, indices):                                      # (N,) ints -> (N, dim)
-        indices = check_class_indices(repr(self), indices, self.num_embeddings, like=self.weight.data)
-        return F.embedding(indices, self.weight)
+        return F.embedding(indices, self.weight, name=repr(self))    # checks the indices, naming this layer
 
     def extra_repr(self):
         return f"{self.num_embeddings}, {self.embedding_dim}"

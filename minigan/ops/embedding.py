@@ -74,9 +74,11 @@ def check_class_indices(owner, indices, num_classes, like=None, batch=None):
     return idx
 
 
-def embedding(indices, weight):
-    """Rows of ``weight`` (num, dim) picked by integer ``indices`` (N,) -> (N, dim)."""
-    idx = check_class_indices("embedding", indices, weight.shape[0], like=array_of(weight))
+def embedding(indices, weight, name="embedding"):
+    """Rows of ``weight`` (num, dim) picked by integer ``indices`` (N,) -> (N, dim).
+
+    ``name`` is who errors about the indices are reported for (nn.Embedding passes its repr)."""
+    idx = check_class_indices(name, indices, weight.shape[0], like=array_of(weight))
     return Embedding(idx)(weight)
 
 
