@@ -1,4 +1,4 @@
-"""Time one GAN training iteration: minigan (NumPy or CuPy) against PyTorch (CPU or CUDA).
+"""Time one GAN training iteration: minigan (NumPy or CuPy) against PyTorch (CPU or CUDA), Chainer, DeZero.
 
 One iteration = D step on a real and a fake batch + G step, non-saturating BCE with logits, Adam
 (lr 2e-4, betas 0.5 / 0.999): minigan's own ``minigan.training.d_step`` / ``g_step``, and their mirror
@@ -9,6 +9,12 @@ in ``benchmarks/torch_models.py`` (same layers, same order, same init; D frozen 
     python benchmarks/bench_dcgan_step.py --framework-pairs minigan:cupy torch:cuda --out bench_gpu.md
     python benchmarks/bench_dcgan_step.py --quick                  # 1 round, 2 iterations, batch 8 (tests)
     python benchmarks/bench_dcgan_step.py --write-docs             # also update docs/benchmarks.md
+    python benchmarks/bench_dcgan_step.py --framework-pairs minigan:numpy chainer:cpu dezero:cpu \
+        --python chainer=/work/bench_venv/bin/python --python dezero=/work/bench_venv/bin/python
+
+Chainer and DeZero run the mirror in ``benchmarks/numpy_frameworks.py`` (DCGAN only). DeZero needs
+NumPy < 1.24, so their trials usually run in another virtualenv: ``--python FW=INTERPRETER`` (the file
+says how to make it). The column "minigan / this" is minigan's median over the row's median.
 
 Protocol: every trial (framework, batch size) runs in a FRESH process (its own peak RSS, no allocator
 or thread-pool state carried over): build G and D, 3 warm-up iterations, N timed ones. Frameworks are
@@ -160,9 +166,22 @@ def device_matmul_gflops(framework, n=4096, repeats=10):
     return 2 * n**3 / best / 1e9
 
 
+def run_numpy_framework(spec):
+    """Chainer or DeZero, from benchmarks/numpy_frameworks.py; often in another interpreter (--python)."""
+    import numpy_frameworks as nf
+
+    # this interpreter's NumPy / BLAS, measured before the networks exist (peak RSS stays theirs)
+    gflops = common.matmul_gflops(repeats=2)
+    images, _ = example_arrays(spec["model"], spec["batch"], spec["seed"])
+    iteration, info = nf.build_iteration(spec["framework"], images, spec["seed"])
+    return {"times": time_iterations(iteration, spec["warmup"], spec["iters"]), "version": info["version"],
+            "numpy": np.__version__, "numpy_matmul_gflops": gflops, "python": sys.executable}
+
+
 def run_trial(spec):
+    run = {"minigan": run_minigan, "torch": run_torch}.get(spec["framework"], run_numpy_framework)
     try:
-        return run_minigan(spec) if spec["framework"] == "minigan" else run_torch(spec)
+        return run(spec)
     except Exception as err:  # report it to the parent instead of a bare traceback
         import traceback
         traceback.print_exc()
@@ -172,6 +191,24 @@ def run_trial(spec):
 # ----------------------------------------------------------------------------------------------------
 # Parent side: interleaved rounds, table, docs
 # ----------------------------------------------------------------------------------------------------
+VALID_PAIRS = {"minigan": ("numpy", "cupy"), "torch": ("cpu", "cuda"), "chainer": ("cpu",), "dezero": ("cpu",)}
+NUMPY_FRAMEWORKS = ("chainer", "dezero")                             # in benchmarks/numpy_frameworks.py
+NAMES = {"minigan": "minigan", "torch": "PyTorch", "chainer": "Chainer", "dezero": "DeZero"}
+
+
+def parse_pythons(values):
+    """{framework: interpreter} from --python FW=PATH (frameworks not named run in this interpreter)."""
+    pythons = {}
+    for value in values or []:
+        fw, _, path = value.partition("=")
+        if fw not in VALID_PAIRS or not path:
+            raise SystemExit(f"bad --python {value!r}: use FW=INTERPRETER, e.g. dezero=/work/bench_venv/bin/python")
+        if not Path(path).is_file():
+            raise SystemExit(f"--python {value}: no such interpreter")
+        pythons[fw] = path
+    return pythons
+
+
 def parse_pairs(args):
     """[(framework, backend_or_device)] from --framework-pairs, or from --framework/--backend/--device."""
     if args.framework_pairs:
@@ -182,10 +219,11 @@ def parse_pairs(args):
     pairs = []
     for item in items:
         fw, _, where = item.partition(":")
-        valid = {"minigan": ("numpy", "cupy"), "torch": ("cpu", "cuda")}
-        if fw not in valid or where not in valid[fw]:
-            raise SystemExit(f"bad framework pair {item!r}: use minigan:numpy, minigan:cupy, torch:cpu "
-                             "or torch:cuda")
+        if where not in VALID_PAIRS.get(fw, ()):
+            raise SystemExit(f"bad framework pair {item!r}: use minigan:numpy, minigan:cupy, torch:cpu, "
+                             "torch:cuda, chainer:cpu or dezero:cpu")
+        if fw in NUMPY_FRAMEWORKS and args.model != "dcgan":
+            raise SystemExit(f"{item}: benchmarks/numpy_frameworks.py has the DCGAN only")
         if (fw, where) not in pairs:
             pairs.append((fw, where))
     return pairs
@@ -204,6 +242,9 @@ def label(fw, where, results):
     version = ok[0].get("version", "") if ok else ""
     if fw == "minigan":
         return f"minigan {version} ({where})".replace("  ", " ")
+    if fw in NUMPY_FRAMEWORKS:
+        numpy = f", NumPy {ok[0]['numpy']}" if ok else ""
+        return f"{NAMES[fw]} {version} ({where}{numpy})".replace("  ", " ")
     threads = f", {ok[0]['threads']} threads" if ok and where == "cpu" else ""
     return f"PyTorch {version} ({where}{threads})".replace("  ", " ")
 
@@ -218,6 +259,9 @@ def build_table(args, pairs, trials, cpu_gflops):
 
     headers = ["batch", "framework", "s/iter (median)", "min-max", "round medians",
                "ratio to PyTorch", "matmul floor", "% of floor", "peak RSS"]
+    vs_minigan = any(fw in NUMPY_FRAMEWORKS for fw, _ in pairs)     # then also: minigan's median / this one
+    if vs_minigan:
+        headers.insert(6, "minigan / this")
     if any_gpu:
         headers.append("GPU memory")
     rows, summary = [], {}
@@ -232,9 +276,11 @@ def build_table(args, pairs, trials, cpu_gflops):
             ok = [r for r in results if "error" not in r]
             stats = common.summarize([t for r in ok for t in r["times"]])
             device = "cuda" if where in ("cupy", "cuda") else "cpu"
-            # reference: the PyTorch trial on the same kind of device
+            # reference: the PyTorch trial on the same kind of device (and minigan's, for "minigan / this")
             ref = next((medians[p] for p in pairs if p[0] == "torch"
                         and ("cuda" if p[1] == "cuda" else "cpu") == device), None)
+            mg = next((medians[p] for p in pairs if p[0] == "minigan"
+                       and ("cuda" if p[1] == "cupy" else "cpu") == device), None)
             rate = device_gflops[device]
             floor = gflop_64 * batch / 64 / rate if rate else None
             errors = [r["error"] for r in results if "error" in r]
@@ -249,6 +295,8 @@ def build_table(args, pairs, trials, cpu_gflops):
                    f"{floor:.3f} s" if floor else "—",
                    f"{100 * floor / stats['median']:.0f}%" if floor else "—",
                    f"{max(r['peak_rss_mib'] for r in ok):.0f} MiB"]
+            if vs_minigan:
+                row.insert(6, f"{mg / stats['median']:.2f}" if mg and fw != "minigan" else "—")
             if any_gpu:
                 gpu = [r["gpu_mem_mib"] for r in ok if r.get("gpu_mem_mib")]
                 row.append(f"{max(gpu):.0f} MiB" if gpu else "—")
@@ -257,6 +305,8 @@ def build_table(args, pairs, trials, cpu_gflops):
             rows.append(row)
             summary[f"{fw}:{where}:{batch}"] = {**stats, "ratio_to_torch": stats["median"] / ref if ref else None,
                                                 "floor_s": floor}
+            if vs_minigan:
+                summary[f"{fw}:{where}:{batch}"]["minigan_over_this"] = mg / stats["median"] if mg else None
     return common.markdown_table(headers, rows), device_gflops, summary
 
 
@@ -265,6 +315,13 @@ def report(args, pairs, trials, cpu_gflops, machine):
     gpu_names = sorted({r["gpu_name"] for rs in trials.values() for r in rs if r.get("gpu_name")})
     gflop_64 = GFLOP_PER_ITER_AT_64[args.flops][args.model]
     extra = [f"GPU: {', '.join(gpu_names)}"] if gpu_names else []
+    for fw in dict.fromkeys(f for f, _ in pairs if f in NUMPY_FRAMEWORKS):
+        ok = [r for (f, _, _), rs in trials.items() if f == fw for r in rs if "error" not in r]
+        if ok:
+            extra.append(
+                f"{NAMES[fw]}: benchmarks/numpy_frameworks.py run by {ok[0]['python']} (NumPy {ok[0]['numpy']}, "
+                f"float32 matmul 2048^3 {max(r['numpy_matmul_gflops'] for r in ok):.0f} GFLOP/s in its trials); "
+                "it also computes D's weight gradients in the G step (the 'reference' FLOPs)")
     extra.append(f"command: `{common.command_line()}`")
     extra.append(
         f"protocol: {args.rounds} interleaved round(s), each trial a fresh process, {args.warmup} warm-up + "
@@ -276,7 +333,8 @@ def report(args, pairs, trials, cpu_gflops, machine):
         f"see benchmarks/README.md) / the best float32 matmul rate: NumPy 2048^3 {rates} GFLOP/s "
         "before each round" + (f"; GPU (cuBLAS, 4096^3) {device_gflops['cuda']:.0f} GFLOP/s"
                                if device_gflops.get("cuda") else ""))
-    title = f"## {args.model.upper()} training step: minigan vs PyTorch ({', '.join(f'{f}:{w}' for f, w in pairs)})"
+    vs = ", ".join(dict.fromkeys(NAMES[f] for f, _ in pairs if f != "minigan")) or "PyTorch"
+    title = f"## {args.model.upper()} training step: minigan vs {vs} ({', '.join(f'{f}:{w}' for f, w in pairs)})"
     body = "\n".join([title, "", *common.machine_lines(machine, extra), "", table, ""])
     return body, summary
 
@@ -289,7 +347,11 @@ def main():
     p.add_argument("--backend", choices=["numpy", "cupy"], default="numpy", help="minigan's backend")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="PyTorch's device")
     p.add_argument("--framework-pairs", nargs="+", metavar="FW:WHERE",
-                   help="explicit trials, e.g. minigan:cupy torch:cuda (overrides --framework/--backend/--device)")
+                   help="explicit trials, e.g. minigan:cupy torch:cuda or minigan:numpy chainer:cpu dezero:cpu "
+                        "(overrides --framework/--backend/--device)")
+    p.add_argument("--python", action="append", metavar="FW=INTERPRETER",
+                   help="run FW's trials with this Python, e.g. dezero=/work/bench_venv/bin/python (repeatable; "
+                        "default: this interpreter)")
     p.add_argument("--batch-sizes", nargs="+", type=int, default=[64, 128])
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--warmup", type=int, default=3)
@@ -317,6 +379,7 @@ def main():
     if args.quick:
         args.rounds, args.warmup, args.iters, args.batch_sizes = 1, 1, 2, [8]
     pairs = parse_pairs(args)
+    pythons = parse_pythons(args.python)
     machine = common.describe_machine()
     print(f"{args.model}: {', '.join(f'{f}:{w}' for f, w in pairs)}, batch {args.batch_sizes}, "
           f"{args.rounds} round(s) x ({args.warmup} warm-up + {args.iters} timed); torch threads "
@@ -334,7 +397,8 @@ def main():
         if (batch, fw, where) == items[0]:
             cpu_gflops.append(common.matmul_gflops(repeats=2 if args.quick else 5))
             print(f"round {r + 1}: NumPy float32 matmul {cpu_gflops[-1]:.0f} GFLOP/s", flush=True)
-        result = common.run_child(__file__, trial_spec(args, fw, where, batch), timeout=args.timeout)
+        result = common.run_child(__file__, trial_spec(args, fw, where, batch), timeout=args.timeout,
+                                  python=pythons.get(fw))
         trials[(fw, where, batch)].append(result)
         if "error" in result:
             print(f"  {fw}:{where} batch {batch}: FAILED {result['error'][:500]}", flush=True)
@@ -355,7 +419,8 @@ def main():
                                                "summary": summary, "trials": raw}, indent=1))
     if args.write_docs:
         gpu = any(w in ("cupy", "cuda") for _, w in pairs)
-        key = f"bench_{args.model}_step" + ("_gpu" if gpu else "")
+        others = any(fw in NUMPY_FRAMEWORKS for fw, _ in pairs)          # their own section
+        key = f"bench_{args.model}_step" + ("_gpu" if gpu else "") + ("_numpy_frameworks" if others else "")
         print(f"wrote section {key} of {common.write_docs_section(args.docs_path, key, body)}")
     failed = any("error" in r for rs in trials.values() for r in rs)
     return 1 if failed else 0

@@ -43,9 +43,11 @@ def add_repo_to_path():
 # ----------------------------------------------------------------------------------------------------
 # Trials in fresh processes
 # ----------------------------------------------------------------------------------------------------
-def run_child(script, spec, timeout=900):
-    """Run ``python script --child '<spec json>'`` and return the dict it printed (or an error dict)."""
-    cmd = [sys.executable, str(script), "--child", json.dumps(spec)]
+def run_child(script, spec, timeout=900, python=None):
+    """Run ``python script --child '<spec json>'`` and return the dict it printed (or an error dict).
+
+    ``python``: the interpreter (default: this one), e.g. another virtualenv's for other frameworks."""
+    cmd = [python or sys.executable, str(script), "--child", json.dumps(spec)]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
     started = time.perf_counter()

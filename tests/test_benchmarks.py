@@ -1,0 +1,66 @@
+"""The benchmark scripts' own logic (no timing): which frameworks they accept and the ratios they print.
+
+The timings themselves are measurements, recorded in docs/benchmarks.md; what can be checked without
+running them is that the table divides the right medians by each other.
+"""
+
+import sys
+from argparse import Namespace
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import bench_dcgan_step as bench  # noqa: E402
+
+
+def args_for(model="dcgan", pairs=("minigan:numpy", "torch:cpu", "chainer:cpu"), batch_sizes=(64,)):
+    return Namespace(model=model, framework_pairs=list(pairs), framework=None, backend="numpy",
+                     device="cpu", batch_sizes=list(batch_sizes), flops="reference")
+
+
+def trial(times, **extra):
+    return {"times": list(times), "peak_rss_mib": 100.0, "version": "x", **extra}
+
+
+def test_pairs_accept_chainer_and_dezero_for_the_dcgan_only():
+    assert bench.parse_pairs(args_for(pairs=["minigan:numpy", "chainer:cpu,dezero:cpu"])) == [
+        ("minigan", "numpy"), ("chainer", "cpu"), ("dezero", "cpu")]
+    with pytest.raises(SystemExit, match="DCGAN only"):
+        bench.parse_pairs(args_for(model="cgan", pairs=["minigan:numpy", "dezero:cpu"]))
+    with pytest.raises(SystemExit, match="bad framework pair 'chainer:cuda'"):
+        bench.parse_pairs(args_for(pairs=["chainer:cuda"]))
+
+
+def test_python_option_names_a_framework_and_an_existing_interpreter(tmp_path):
+    assert bench.parse_pythons([f"dezero={sys.executable}"]) == {"dezero": sys.executable}
+    with pytest.raises(SystemExit, match="use FW=INTERPRETER"):
+        bench.parse_pythons(["keras=/usr/bin/python3"])
+    with pytest.raises(SystemExit, match="no such interpreter"):
+        bench.parse_pythons([f"chainer={tmp_path / 'missing'}"])
+
+
+def test_table_divides_minigan_by_each_other_framework():
+    args = args_for()
+    pairs = bench.parse_pairs(args)
+    trials = {("minigan", "numpy", 64): [trial([0.4, 0.5, 0.6])],               # median 0.5
+              ("torch", "cpu", 64): [trial([0.25], threads=2)],
+              ("chainer", "cpu", 64): [trial([2.0, 2.0], numpy="1.23.5")]}
+    table, _, summary = bench.build_table(args, pairs, trials, cpu_gflops=[200.0])
+    header = [h.strip() for h in table.splitlines()[0].strip("|").split("|")]
+    rows = {line.split("|")[2].strip(): [c.strip() for c in line.strip("|").split("|")]
+            for line in table.splitlines()[2:]}
+    chainer = rows["Chainer x (cpu, NumPy 1.23.5)"]
+    assert chainer[header.index("ratio to PyTorch")] == "8.00"
+    assert chainer[header.index("minigan / this")] == "0.25"                    # minigan takes 1/4 the time
+    assert rows["minigan x (numpy)"][header.index("minigan / this")] == "—"
+    assert summary["chainer:cpu:64"]["minigan_over_this"] == pytest.approx(0.25)
+    assert summary["torch:cpu:64"]["minigan_over_this"] == pytest.approx(2.0)
+
+
+def test_table_without_numpy_frameworks_keeps_its_columns():
+    args = args_for(pairs=["minigan:numpy", "torch:cpu"])
+    trials = {("minigan", "numpy", 64): [trial([0.5])], ("torch", "cpu", 64): [trial([0.25], threads=2)]}
+    table, _, summary = bench.build_table(args, bench.parse_pairs(args), trials, cpu_gflops=[200.0])
+    assert "minigan / this" not in table
+    assert summary["minigan:numpy:64"]["ratio_to_torch"] == pytest.approx(2.0)
