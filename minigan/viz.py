@@ -6,6 +6,7 @@ work on the CuPy backend.
 
 import json
 import math
+import os
 
 import numpy as np
 
@@ -20,6 +21,24 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _write_atomically(path, write):
+    """Call ``write(tmp_path)``, then rename the finished file onto ``path``.
+
+    ``os.replace`` is atomic, so whoever opens ``path`` (a person watching samples during training, or
+    the next run after a kill mid-write) sees the old picture or the new one, never half of one.
+    The temporary name is hidden (``.name.tmp-<pid>``) and removed if ``write`` fails.
+    """
+    directory, name = os.path.split(os.path.abspath(os.fspath(path)))
+    tmp_path = os.path.join(directory, f".{name}.tmp-{os.getpid()}")
+    try:
+        write(tmp_path)
+        os.replace(tmp_path, path)
+    except BaseException:           # also KeyboardInterrupt: never leave the temp file behind
+        if os.path.exists(tmp_path):
+            os.remove(tmp_path)
+        raise
 
 
 def image_grid(images, nrow=None, pad=2):
@@ -44,7 +63,7 @@ def save_image_grid(images, path, nrow=None, scale=2):
     grid = image_grid(images, nrow)
     if scale > 1:
         grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)
-    _pyplot().imsave(str(path), grid)
+    _write_atomically(path, lambda tmp: _pyplot().imsave(tmp, grid, format="png"))
 
 
 def read_log(path):
@@ -95,5 +114,7 @@ def plot_curves(log_path, path, smooth=50):
     if not records:
         return
     fig = curves_figure(records, smooth)
-    fig.savefig(str(path), dpi=100)
-    _pyplot().close(fig)
+    try:
+        _write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    finally:
+        _pyplot().close(fig)

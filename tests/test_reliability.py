@@ -632,3 +632,48 @@ def test_resume_refuses_another_model_or_batch_size_and_damaged_checkpoints(tmp_
     path = tmp_path / "checkpoint.npz"
     path.write_bytes(path.read_bytes()[:1000])                       # a copy that did not finish
     raises(CheckpointError, lambda: tiny_train(tmp_path, 2, resume=True, monkeypatch=monkeypatch), "truncated")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Pictures are replaced atomically, like checkpoints
+# ----------------------------------------------------------------------------------------------------
+def test_sample_grid_and_curves_replace_the_old_file_or_nothing(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from minigan import viz
+
+    images = mg.tensor(np.linspace(-1, 1, 4 * 3 * 8 * 8, dtype=np.float32).reshape(4, 3, 8, 8))
+    grid = tmp_path / "samples_latest.png"
+    viz.save_image_grid(images, grid, nrow=2)
+    picture = plt.imread(grid)
+    assert picture.shape == (2 * (8 + 2) * 2 + 4, 2 * (8 + 2) * 2 + 4, 4)      # 2x2 grid, pad 2, scale 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["samples_latest.png"]   # no temp file left
+    before = grid.read_bytes()
+
+    def killed_mid_write(fname, *args, **kwargs):                   # half a PNG, then the interrupt
+        with open(fname, "wb") as f:
+            f.write(before[:100])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(plt, "imsave", killed_mid_write)
+    with pytest.raises(KeyboardInterrupt):
+        viz.save_image_grid(-images, grid, nrow=2)
+    assert grid.read_bytes() == before                              # the old picture, whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["samples_latest.png"]
+
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(json.dumps({"iteration": i, "loss_D": 1.0, "loss_G": 1.0, "D_x": 0.5, "D_G_z": 0.5})
+                           + "\n" for i in range(20)))
+    def disk_full(self, fname, **kwargs):
+        with open(fname, "wb") as f:
+            f.write(b"\x89PNG")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(plt.Figure, "savefig", disk_full)
+    with pytest.raises(OSError, match="disk full"):
+        viz.plot_curves(log, tmp_path / "curves.png")
+    assert not (tmp_path / "curves.png").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log.jsonl", "samples_latest.png"]
+    monkeypatch.undo()
+    viz.plot_curves(log, tmp_path / "curves.png")
+    assert plt.imread(tmp_path / "curves.png").ndim == 3
