@@ -12,7 +12,7 @@ from minigan.training import TrainConfig, train
 
 # --- arguments ---------------------------------------------------------------------------------------
 parser = cli.training_parser(__doc__.splitlines()[1], epochs=10, batch_size=128, out="runs/cgan_fashion_mnist")
-parser.add_argument("--latent-dim", type=int, default=100)
+parser.add_argument("--latent-dim", type=int, default=100, help="size of the noise vector z")
 args = parser.parse_args()
 cli.setup_backend(args)
 

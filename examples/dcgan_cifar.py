@@ -16,7 +16,7 @@ from minigan.training import TrainConfig, train
 parser = cli.training_parser(__doc__.splitlines()[1], epochs=5, batch_size=128, out="runs/dcgan_cifar")
 parser.add_argument("--kernel-size", type=int, choices=[4, 5], default=4,
                     help="4: stride-2 doubling with even overlap; 5: the Keras model of the book")
-parser.add_argument("--latent-dim", type=int, default=128)
+parser.add_argument("--latent-dim", type=int, default=128, help="size of the noise vector z")
 args = parser.parse_args()
 cli.setup_backend(args)
 

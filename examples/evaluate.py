@@ -15,24 +15,24 @@ import json
 import os
 import time
 
-from minigan import backend
+from minigan import backend, cli
 from minigan.data import CIFAR10_CLASSES, FASHION_MNIST_CLASSES
 from minigan.evaluation import (DATASET_OF_MODEL, FCD_NOTE, evaluate_generator, load_classifier, load_generator,
                                 load_split, report_lines)
 
 # --- arguments ---------------------------------------------------------------------------------------
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                 formatter_class=cli.HelpFormatter)
 parser.add_argument("--checkpoint", required=True, help="training checkpoint or generator-only checkpoint")
 parser.add_argument("--classifier", required=True, help="classifier checkpoint from train_classifier.py")
 parser.add_argument("--n", type=int, default=10000, help="number of generated images")
 parser.add_argument("--data-dir", default=None, help="folder with the dataset files (downloaded if missing)")
 parser.add_argument("--fake", action="store_true", help="random 'real' test images (offline smoke test)")
 parser.add_argument("--limit", type=int, default=None, help="use a random subset of N real test images")
-parser.add_argument("--batch-size", type=int, default=500)
-parser.add_argument("--backend", choices=["numpy", "cupy"], default=None)
+parser.add_argument("--batch-size", type=int, default=500, help="images per forward pass (G and the classifier)")
+parser.add_argument("--backend", choices=["numpy", "cupy"], default=None, help=cli.BACKEND_HELP)
 parser.add_argument("--seed", type=int, default=0, help="seed of the generator's noise")
-parser.add_argument("--out", default=None, help="JSON result (default: <checkpoint>.eval.json)")
+parser.add_argument("--out", default=None, help="JSON result (default: next to the checkpoint, <checkpoint>.eval.json)")
 args = parser.parse_args()
 if args.backend:
     backend.set_backend(args.backend)

@@ -10,7 +10,7 @@ from minigan.training import TrainConfig, train
 
 # --- arguments ---------------------------------------------------------------------------------------
 parser = cli.training_parser(__doc__.splitlines()[1], epochs=20, batch_size=64, out="runs/gan_fashion_mnist")
-parser.add_argument("--latent-dim", type=int, default=100)
+parser.add_argument("--latent-dim", type=int, default=100, help="size of the noise vector z")
 args = parser.parse_args()
 cli.setup_backend(args)
 

@@ -17,20 +17,20 @@ from pathlib import Path
 import numpy as np
 
 import minigan as mg
-from minigan import nn
+from minigan import cli, nn
 from minigan.training import TrainConfig, d_step, g_step, generate
 from minigan.viz import _pyplot
 
 # --- arguments ---------------------------------------------------------------------------------------
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[1],
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                 formatter_class=cli.HelpFormatter)
 parser.add_argument("--steps", type=int, default=2000, help="training iterations (one D step + one G step)")
-parser.add_argument("--batch-size", type=int, default=256)
-parser.add_argument("--lr", type=float, default=1e-3)
-parser.add_argument("--seed", type=int, default=0)
+parser.add_argument("--batch-size", type=int, default=256, help="points per batch")
+parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (both networks)")
+parser.add_argument("--seed", type=int, default=0, help="seeds the weights, the data and the noise")
 parser.add_argument("--snapshots", type=int, default=6, help="panels in the picture")
-parser.add_argument("--backend", choices=["numpy", "cupy"], default=None)
-parser.add_argument("--out", default="runs/gan_toy2d")
+parser.add_argument("--backend", choices=["numpy", "cupy"], default=None, help=cli.BACKEND_HELP)
+parser.add_argument("--out", default="runs/gan_toy2d", help="folder for toy2d.png")
 args = parser.parse_args()
 if args.backend:
     mg.set_backend(args.backend)

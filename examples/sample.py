@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 import minigan as mg
+from minigan import cli
 from minigan.backend import to_device
 from minigan.data import to_uint8_images
 from minigan.tensor import Tensor
@@ -21,16 +22,16 @@ from minigan.training import generate, load_generator
 from minigan.viz import save_image_grid
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[1],
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                 formatter_class=cli.HelpFormatter)
 parser.add_argument("--checkpoint", required=True, help="a training checkpoint (or a generator-only file)")
 parser.add_argument("--out", default="samples", help="folder for the PNGs")
 parser.add_argument("--n", type=int, default=64, help="images in the grid / in --save-npz")
 parser.add_argument("--class-id", type=int, default=None, help="cGAN: draw only this class")
 parser.add_argument("--steps", type=int, default=10, help="images per interpolation row")
 parser.add_argument("--save-npz", default=None, help="write N raw samples to this .npz file")
-parser.add_argument("--batch-size", type=int, default=500)
-parser.add_argument("--seed", type=int, default=0)
-parser.add_argument("--backend", choices=["numpy", "cupy"], default=None)
+parser.add_argument("--batch-size", type=int, default=500, help="images generated per forward pass")
+parser.add_argument("--seed", type=int, default=0, help="seed of the noise")
+parser.add_argument("--backend", choices=["numpy", "cupy"], default=None, help=cli.BACKEND_HELP)
 args = parser.parse_args()
 if args.backend:
     mg.set_backend(args.backend)

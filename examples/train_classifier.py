@@ -9,17 +9,18 @@ Writes OUT (default runs/classifier_<dataset>.npz) at every epoch end; examples/
 
 import argparse
 
-from minigan import backend
+from minigan import backend, cli
 from minigan.evaluation import dataset_name, load_split, train_classifier
 from minigan.models.classifier import build_classifier
 
 # --- arguments ---------------------------------------------------------------------------------------
 DEFAULTS = {"fashion-mnist": {"epochs": 10, "augment": False}, "cifar10": {"epochs": 30, "augment": True}}
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-parser.add_argument("--dataset", required=True, choices=["fashion_mnist", "fashion-mnist", "cifar10"])
+                                 formatter_class=cli.HelpFormatter)
+parser.add_argument("--dataset", required=True, choices=["fashion_mnist", "fashion-mnist", "cifar10"],
+                    help="which classifier to train")
 parser.add_argument("--epochs", type=int, default=None, help="default: 10 (fashion-mnist), 30 (cifar10)")
-parser.add_argument("--batch-size", type=int, default=128)
+parser.add_argument("--batch-size", type=int, default=128, help="images per batch")
 parser.add_argument("--lr", type=float, default=1e-3, help="Adam's initial learning rate (cosine decay to 0)")
 parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                     help="random flips + crops (pad 4); default: on for cifar10, off for fashion-mnist")
@@ -27,8 +28,8 @@ parser.add_argument("--data-dir", default=None, help="folder with the dataset fi
 parser.add_argument("--fake", action="store_true", help="random images of the right shape (offline smoke test)")
 parser.add_argument("--limit", type=int, default=None, help="use a random subset of N images of each split")
 parser.add_argument("--out", default=None, help="classifier checkpoint (default runs/classifier_<dataset>.npz)")
-parser.add_argument("--backend", choices=["numpy", "cupy"], default=None)
-parser.add_argument("--seed", type=int, default=0)
+parser.add_argument("--backend", choices=["numpy", "cupy"], default=None, help=cli.BACKEND_HELP)
+parser.add_argument("--seed", type=int, default=0, help="seeds the weights, the augmentation and the batch order")
 parser.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
 args = parser.parse_args()
 name = dataset_name(args.dataset)

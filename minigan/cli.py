@@ -10,18 +10,27 @@ from minigan import backend
 from minigan.data import fake_dataset, load_cifar10, load_fashion_mnist, to_float_images
 
 DATASETS = {"fashion-mnist": load_fashion_mnist, "cifar10": load_cifar10}
+BACKEND_HELP = "array backend (default: $MINIGAN_BACKEND or numpy); cupy needs an NVIDIA GPU"
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` shows each option's default, except None (the help text says what happens then) and
+    on/off flags such as ``--resume`` (their default is always off)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.nargs == 0:
+            return action.help
+        return super()._get_help_string(action)
 
 
 def training_parser(description, *, epochs, batch_size, out, sample_every=500):
     """An ArgumentParser with the options every training example takes."""
-    p = argparse.ArgumentParser(description=description,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--backend", choices=["numpy", "cupy"], default=None,
-                   help="array backend (default: $MINIGAN_BACKEND or numpy); cupy needs an NVIDIA GPU")
+    p = argparse.ArgumentParser(description=description, formatter_class=HelpFormatter)
+    p.add_argument("--backend", choices=["numpy", "cupy"], default=None, help=BACKEND_HELP)
     p.add_argument("--epochs", type=int, default=epochs, help="passes over the training set")
-    p.add_argument("--batch-size", type=int, default=batch_size)
+    p.add_argument("--batch-size", type=int, default=batch_size, help="images per batch (both networks)")
     p.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate (both networks)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seeds the weights, the batch order and the noise")
     p.add_argument("--data-dir", default=None,
                    help="folder with the dataset files (default: $MINIGAN_DATA or ~/.cache/minigan/<name>, "
                         "downloaded there if missing)")

@@ -21,9 +21,27 @@ def run(*args, timeout=300):
     return result.stdout
 
 
-@pytest.mark.parametrize("script", TRAINING_EXAMPLES + ["gan_toy2d.py", "sample.py"])
+@pytest.mark.parametrize("script", TRAINING_EXAMPLES + ["gan_toy2d.py", "sample.py", "evaluate.py",
+                                    "train_classifier.py"])
 def test_help(script):
-    assert "usage" in run(f"examples/{script}", "--help")
+    text = run(f"examples/{script}", "--help")
+    assert "usage" in text
+    # every option explains itself; no "(default: None)" / "(default: False)" noise (cli.HelpFormatter)
+    assert "(default: None)" not in text and "(default: False)" not in text
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        words = line.split()
+        if line.startswith("  -") and len(words) <= 2 and not line.startswith("  -h"):
+            following = lines[i + 1] if i + 1 < len(lines) else ""
+            has_help = len(words) == 2 and not words[1].isupper() and not words[1].startswith("{")
+            assert has_help or following.startswith(" " * 10), f"{script}: {line.strip()} has no help text"
+
+
+def test_training_parser_options_all_have_help():
+    from minigan import cli
+
+    parser = cli.training_parser("test", epochs=1, batch_size=8, out="runs/x")
+    assert [a.option_strings for a in parser._actions if not a.help] == []
 
 
 @pytest.mark.parametrize("script", TRAINING_EXAMPLES)
