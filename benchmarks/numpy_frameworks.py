@@ -57,6 +57,44 @@ def _mean_probability(logits):
 
 
 # ----------------------------------------------------------------------------------------------------
+# One training iteration, written once: DeZero copies Chainer's API (Sequential, cleargrads, backward,
+# optimizer.update), so the same lines drive both. What differs is passed in.
+# ----------------------------------------------------------------------------------------------------
+def gan_iteration(G, D, opt_G, opt_D, bce_with_logits, no_grad, value, real, targets):
+    """iteration() -> (loss_D, loss_G): a D step on ``real`` and a fake batch, then a G step.
+
+    bce_with_logits: the framework's sigmoid_cross_entropy; no_grad: its no-graph context manager;
+    value: Variable -> ndarray (Chainer ``.array``, DeZero ``.data``); targets: (ones, zeros), (N, 1).
+    """
+    n = len(real)
+    ones, zeros = targets
+
+    def d_step():
+        with no_grad():
+            fake = value(G(_noise(n)))                                           # (N, 3, 32, 32), no graph
+        logits_real, logits_fake = D(real), D(fake)                              # (N, 1) each
+        loss = bce_with_logits(logits_real, ones) + bce_with_logits(logits_fake, zeros)
+        D.cleargrads()
+        loss.backward()
+        opt_D.update()
+        # with D's average verdicts D(x), D(G(z)): minigan's d_step reports them too (the same work)
+        return float(value(loss)), _mean_probability(value(logits_real)), _mean_probability(value(logits_fake))
+
+    def g_step():
+        loss = bce_with_logits(D(G(_noise(n))), ones)                            # non-saturating
+        G.cleargrads()
+        D.cleargrads()                                                           # D's grads: computed, unused
+        loss.backward()
+        opt_G.update()                                                           # G only: D is not updated
+        return float(value(loss))
+
+    def iteration():
+        return d_step()[0], g_step()
+
+    return iteration
+
+
+# ----------------------------------------------------------------------------------------------------
 # Chainer 7
 # ----------------------------------------------------------------------------------------------------
 def chainer_dcgan():
@@ -109,29 +147,9 @@ def chainer_iteration(real):
     opt_G = optimizers.Adam(alpha=LR, beta1=BETA1, beta2=BETA2, eps=1e-8).setup(G)
     opt_D = optimizers.Adam(alpha=LR, beta1=BETA1, beta2=BETA2, eps=1e-8).setup(D)
     n = len(real)
-    ones, zeros = np.ones((n, 1), np.int32), np.zeros((n, 1), np.int32)         # targets: int labels
-
-    def d_step():
-        with chainer.no_backprop_mode():
-            fake = G(_noise(n)).array                                           # (N, 3, 32, 32), no graph
-        logits_real, logits_fake = D(real), D(fake)                              # (N, 1) each
-        loss = F.sigmoid_cross_entropy(logits_real, ones) + F.sigmoid_cross_entropy(logits_fake, zeros)
-        D.cleargrads()
-        loss.backward()
-        opt_D.update()
-        return float(loss.array), _mean_probability(logits_real.array), _mean_probability(logits_fake.array)
-
-    def g_step():
-        loss = F.sigmoid_cross_entropy(D(G(_noise(n))), ones)                    # non-saturating
-        G.cleargrads()
-        D.cleargrads()                                                           # D's grads: computed, unused
-        loss.backward()
-        opt_G.update()                                                           # G only: D is not updated
-        return float(loss.array)
-
-    def iteration():
-        return d_step()[0], g_step()
-
+    targets = np.ones((n, 1), np.int32), np.zeros((n, 1), np.int32)             # Chainer: int labels
+    iteration = gan_iteration(G, D, opt_G, opt_D, F.sigmoid_cross_entropy, chainer.no_backprop_mode,
+                              lambda v: v.array, real, targets)
     info = {"version": chainer.__version__,
             "G_params": sum(p.size for p in G.params()), "D_params": sum(p.size for p in D.params())}
     return iteration, info
@@ -215,33 +233,14 @@ def dezero_iteration(real):
     opt_G = optimizers.Adam(alpha=LR, beta1=BETA1, beta2=BETA2, eps=1e-8).setup(G)
     opt_D = optimizers.Adam(alpha=LR, beta1=BETA1, beta2=BETA2, eps=1e-8).setup(D)
     n = len(real)
-    ones, zeros = np.ones((n, 1), np.float32), np.zeros((n, 1), np.float32)
-
-    def d_step():
-        with dezero.no_grad():
-            fake = G(_noise(n)).data                                             # (N, 3, 32, 32), no graph
-        logits_real, logits_fake = D(real), D(fake)                              # (N, 1) each
-        loss = F.sigmoid_cross_entropy(logits_real, ones) + F.sigmoid_cross_entropy(logits_fake, zeros)
-        D.cleargrads()
-        loss.backward()
-        opt_D.update()
-        return float(loss.data), _mean_probability(logits_real.data), _mean_probability(logits_fake.data)
-
-    def g_step():
-        loss = F.sigmoid_cross_entropy(D(G(_noise(n))), ones)                    # non-saturating
-        G.cleargrads()
-        D.cleargrads()                                                           # D's grads: computed, unused
-        loss.backward()
-        opt_G.update()                                                           # G only: D is not updated
-        return float(loss.data)
-
-    def iteration():
-        return d_step()[0], g_step()
-
+    targets = np.ones((n, 1), np.float32), np.zeros((n, 1), np.float32)
+    iteration = gan_iteration(G, D, opt_G, opt_D, F.sigmoid_cross_entropy, dezero.no_grad,
+                              lambda v: v.data, real, targets)
     info = {"version": dezero.__version__,
             "G_params": sum(p.data.size for p in dezero_trainable(G)),
             "D_params": sum(p.data.size for p in dezero_trainable(D))}
     return iteration, info
+
 
 
 def build_iteration(framework, real, seed=0):

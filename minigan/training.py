@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 
 from minigan import backend, functional as F
-from minigan.ops.activations import sigmoid_array
 from minigan.autograd import no_grad
 from minigan.checkpoint import (CheckpointError, flatten_state, load_checkpoint, save_checkpoint,
                                 stale_temp_files, unflatten_state)
 from minigan.data import batches, num_batches
+from minigan.ops.activations import sigmoid_array
 from minigan.optim import Adam
 from minigan.tensor import Tensor, ones, randn, zeros
 
