@@ -14,8 +14,7 @@ import minigan as mg
 import minigan.functional as F
 import reference as ref
 from minigan.ops.conv import (Conv2d, Conv2dKn2row, col2im_blocks, col2im_per_tap, conv_output_size,
-                              prefers_kn2row)
-from minigan.ops.conv import conv_transpose_output_size, explain_conv_transpose
+                              conv_transpose_output_size, explain_conv_transpose, prefers_kn2row)
 
 SETTINGS = dict(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 METHODS = ["scatter", "dilate"]
