@@ -215,7 +215,10 @@ def backward(root, grad=None, retain_graph=False):
             continue
         fn = tensor.creator
         if fn is None:  # a leaf: store (accumulate) its gradient
-            tensor.grad = grad_output if tensor.grad is None else tensor.grad + grad_output
+            # The first store copies: the array may be shared (a + b hands the same g to both, and
+            # y.backward(g) starts from the caller's g), and every tensor must own its .grad, so that
+            # an in-place edit of one gradient (clipping, a.grad *= 2) changes nothing else.
+            tensor.grad = grad_output.copy() if tensor.grad is None else tensor.grad + grad_output
             continue
         if fn.inputs is None:
             raise RuntimeError(

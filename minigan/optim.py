@@ -6,8 +6,8 @@ Reading order: nn -> **optim** -> models -> training.
     Adam:  m <- b1 m + (1 - b1) g;     v <- b2 v + (1 - b2) g^2          (Kingma & Ba, 2015)
            m_hat = m / (1 - b1^t);     v_hat = v / (1 - b2^t)             (bias correction)
            p <- p - lr * m_hat / (sqrt(v_hat) + eps)
-The state (v, m, step count) is one array per parameter, in parameter order, so state_dict() is a
-plain {name: array} dict that a checkpoint can store.
+The state (m, v, step count) is kept per parameter, in parameter order, so state_dict() is a plain
+{name: array} dict that a checkpoint can store.
 """
 
 import math
@@ -65,12 +65,19 @@ class Adam(Optimizer):
     Why flat: step() then updates every parameter with ONE array operation per line of the formula,
     instead of one per parameter. On the CPU that changes little; on a GPU, where each operation is a
     kernel launch costing the host tens of microseconds, it turns ~170 launches per step into ~30.
+
+    Steps are counted per parameter, as in PyTorch: ``self.steps[i]`` is how many updates parameter i
+    has had, and its bias corrections use that count. A parameter that first gets a gradient late (at
+    step 1,000, say) then starts like a fresh Adam (first step about lr) instead of dividing m = 0.5 g by
+    sqrt(v) = 0.03 |g| under an almost finished bias correction (a first step of ~12.6 lr, measured).
+    When every parameter has the same count (every model here: all get a gradient at every step), one
+    step size serves them all and the flat update below is used.
     """
 
     def __init__(self, params, lr=2e-4, betas=(0.5, 0.999), eps=1e-8):
         super().__init__(params)
         self.lr, self.betas, self.eps = lr, betas, eps
-        self.t = 0
+        self.steps = [0] * len(self.params)                          # updates so far, per parameter
         dtypes = sorted({str(p.dtype) for p in self.params})
         if len(dtypes) > 1:
             raise ValueError(f"Adam: all parameters must have one dtype, got {', '.join(dtypes)}; "
@@ -88,22 +95,27 @@ class Adam(Optimizer):
         return [flat[a:b].reshape(p.shape) for p, a, b in zip(self.params, self.offsets, self.offsets[1:])]
 
     def step(self):
-        self.t += 1
-        b1, b2 = self.betas
-        # fold both bias corrections into one step size (the form in the Adam paper, section 2)
-        step_size = self.lr * math.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t)
-        eps_hat = self.eps * math.sqrt(1 - b2 ** self.t)
-        if all(p.grad is not None for p in self.params):
+        has_grad = [p.grad is not None for p in self.params]
+        self.steps = [t + 1 if has else t for t, has in zip(self.steps, has_grad)]
+        if all(has_grad) and len(set(self.steps)) == 1:
             # every parameter at once: their gradients end to end in one vector, like m and v
             xp = get_array_module(self.m_flat)
             g = xp.concatenate([p.grad.reshape(-1) for p in self.params])   # (P,), a new array
-            step = self._step(xp, self.m_flat, self.v_flat, g, b1, b2, eps_hat, step_size)   # (P,)
+            step = self._step(xp, self.m_flat, self.v_flat, g, *self._scales(self.steps[0]))   # (P,)
             for p, step_p in zip(self.params, self._per_parameter(step)):
                 p.data -= step_p
             return
-        for p, m, v in zip(self.params, self.m, self.v):             # some got no gradient: skip those
-            if p.grad is not None:
-                p.data -= self._step(get_array_module(p.data), m, v, p.grad.copy(), b1, b2, eps_hat, step_size)
+        for p, m, v, t in zip(self.params, self.m, self.v, self.steps):   # one by one, skipping those
+            if p.grad is not None:                                          # that got no gradient
+                p.data -= self._step(get_array_module(p.data), m, v, p.grad.copy(), *self._scales(t))
+
+    def _scales(self, t):
+        """(b1, b2, eps_hat, step_size) at step t: both bias corrections folded into the step size and
+        eps (the form in the Adam paper, end of section 2)."""
+        b1, b2 = self.betas
+        step_size = self.lr * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+        eps_hat = self.eps * math.sqrt(1 - b2 ** t)
+        return b1, b2, eps_hat, step_size
 
     @staticmethod
     def _step(xp, m, v, g, b1, b2, eps_hat, step_size):
@@ -126,13 +138,20 @@ class Adam(Optimizer):
         return step
 
     def state_dict(self):
-        state = {"t": get_array_module(self.m[0]).asarray(self.t)}
+        state = {"steps": get_array_module(self.m[0]).asarray(self.steps)}   # (n_params,) int
         for i, (m, v) in enumerate(zip(self.m, self.v)):
             state[f"m.{i}"], state[f"v.{i}"] = m, v
         return state
 
     def load_state_dict(self, state):
-        self.t = int(state["t"])
+        if "steps" in state:
+            steps = [int(t) for t in state["steps"].tolist()]
+            if len(steps) != len(self.params):
+                raise ValueError(f"Adam.load_state_dict: the state counts steps of {len(steps)} parameters, "
+                                 f"this optimizer has {len(self.params)}")
+        else:                                                        # checkpoints before per-parameter counts
+            steps = [int(state["t"])] * len(self.params)
+        self.steps = steps
         xp = get_array_module(self.m_flat)
         for i, (m, v) in enumerate(zip(self.m, self.v)):
             for name, mine in ((f"m.{i}", m), (f"v.{i}", v)):

@@ -185,3 +185,40 @@ def test_detect_anomaly_backward_names_the_op(make):
         with pytest.raises(FloatingPointError, match=r"Pow\.backward"):
             with np.errstate(divide="ignore"):
                 y.backward()                                       # 0.5 / sqrt(0) = inf
+
+
+def test_every_tensor_owns_its_grad():
+    """a + b hands the same upstream array to both inputs; each .grad must still be its own array."""
+    a, b = mg.randn(3, requires_grad=True), mg.randn(3, requires_grad=True)
+    (a + b).sum().backward()
+    assert a.grad is not b.grad
+    a.grad *= 2                                                      # e.g. gradient clipping, in place
+    np.testing.assert_array_equal(b.grad, np.ones(3, dtype=np.float32))
+
+    c = mg.randn(2, 3, requires_grad=True)                           # a view of another gradient
+    d = mg.randn(6, requires_grad=True)
+    (c + d.reshape(2, 3)).sum().backward()
+    c.grad[...] = 0
+    np.testing.assert_array_equal(d.grad, np.ones(6, dtype=np.float32))
+
+
+def test_backward_does_not_store_the_callers_gradient():
+    x = mg.randn(2, 2, requires_grad=True)
+    g = np.full((2, 2), 3.0, dtype=np.float32)
+    x.backward(g)                                                    # x is its own root: a leaf
+    assert x.grad is not g
+    x.grad += 1
+    np.testing.assert_array_equal(g, np.full((2, 2), 3.0, dtype=np.float32))
+    y = mg.randn(2, 2, requires_grad=True)
+    (y * 1).backward(g)
+    y.grad -= 1
+    np.testing.assert_array_equal(g, np.full((2, 2), 3.0, dtype=np.float32))
+
+
+def test_accumulated_grad_stays_owned():
+    x = mg.randn(3, requires_grad=True)
+    (x * 2).sum().backward()
+    first = x.grad
+    (x * 3).sum().backward()
+    np.testing.assert_array_equal(x.grad, np.full(3, 5.0, dtype=np.float32))
+    np.testing.assert_array_equal(first, np.full(3, 2.0, dtype=np.float32))   # += made a new array

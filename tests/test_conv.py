@@ -126,12 +126,14 @@ def conv_transpose_cases(draw):
     s = draw(st.integers(1, 3))
     return dict(n=draw(st.integers(1, 2)), c_in=draw(st.integers(1, 3)), c_out=draw(st.integers(1, 3)),
                 h=draw(st.integers(1, 4)), w=draw(st.integers(1, 4)), k=k, s=s,
-                p=draw(st.integers(0, k - 1)), op=draw(st.integers(0, s - 1)), seed=draw(st.integers(0, 999)))
+                p=draw(st.integers(0, k - 1)), seed=draw(st.integers(0, 999)),
+                op=(draw(st.integers(0, s - 1)), draw(st.integers(0, s - 1))))    # (op_h, op_w): per axis
 
 
 def _output_size_ok(case):
-    return min(case["h"], case["w"]) >= 1 and conv_transpose_output_size(
-        min(case["h"], case["w"]), case["k"], case["s"], case["p"], case["op"]) >= 1
+    k, s, p, (op_h, op_w) = case["k"], case["s"], case["p"], case["op"]
+    return (conv_transpose_output_size(case["h"], k, s, p, op_h) >= 1
+            and conv_transpose_output_size(case["w"], k, s, p, op_w) >= 1)
 
 
 @settings(**SETTINGS)
@@ -143,7 +145,7 @@ def test_scatter_equals_dilate_and_shapes_follow_the_formula(make, case):
     x, w, b = make(rng.standard_normal((n, c_in, h, w_))), make(rng.standard_normal((c_in, c_out, k, k))), make(rng.standard_normal(c_out))
     a = F.conv_transpose2d(x, w, b, s, p, op, method="scatter")
     d = F.conv_transpose2d(x, w, b, s, p, op, method="dilate")
-    expected_shape = (n, c_out, (h - 1) * s - 2 * p + k + op, (w_ - 1) * s - 2 * p + k + op)
+    expected_shape = (n, c_out, (h - 1) * s - 2 * p + k + op[0], (w_ - 1) * s - 2 * p + k + op[1])
     assert a.shape == d.shape == expected_shape
     assert np.allclose(a.numpy(), d.numpy())
 
@@ -175,7 +177,7 @@ def test_col2im_blocks_equal_one_add_per_tap(case):
     """The two col2im loops (per tap on NumPy, in s x s blocks on CuPy) give the same image."""
     n, c, h, w, k, s, op = (case[key] for key in ("n", "c_out", "h", "w", "k", "s", "op"))
     taps = np.random.default_rng(case["seed"]).standard_normal((c, k, k, h, w, n))   # (C, k, k, h, w, N)
-    h_full, w_full = (h - 1) * s + k + op, (w - 1) * s + k + op
+    h_full, w_full = (h - 1) * s + k + op[0], (w - 1) * s + k + op[1]
     per_tap = col2im_per_tap(np, taps, s, h_full, w_full)            # (N, C, h_full, w_full)
     blocks = col2im_blocks(np, taps, s, h_full, w_full)
     assert per_tap.shape == blocks.shape == (n, c, h_full, w_full)
@@ -341,3 +343,50 @@ def test_against_pytorch(make, rng, method):
     assert np.allclose(mine_y, y2.detach().numpy())
     for mine, theirs in ((dx2, xt2), (dw2, wt2), (db2, bt2)):
         assert np.allclose(mine, theirs.grad.numpy())
+
+
+@settings(**SETTINGS)
+@given(case=conv_transpose_cases(), method=st.sampled_from(METHODS))
+def test_conv_transpose2d_against_pytorch_on_random_configs(case, method):
+    """Non-square inputs and a different output_padding per axis, forward and all three gradients."""
+    torch = pytest.importorskip("torch")
+    assume(_output_size_ok(case))
+    assume(method != "dilate" or case["p"] <= case["k"] - 1)
+    rng = np.random.default_rng(case["seed"])
+    k, s, p, op = case["k"], case["s"], case["p"], case["op"]
+    x = rng.standard_normal((case["n"], case["c_in"], case["h"], case["w"]))
+    w, b = rng.standard_normal((case["c_in"], case["c_out"], k, k)), rng.standard_normal(case["c_out"])
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    yt = torch.nn.functional.conv_transpose2d(xt, wt, bt, stride=s, padding=p, output_padding=op)
+    g = rng.standard_normal(tuple(yt.shape))
+    yt.backward(torch.tensor(g))
+    fn = lambda *a: F.conv_transpose2d(*a, stride=s, padding=p, output_padding=op, method=method)  # noqa: E731
+    as_f64 = lambda a, requires_grad=False: mg.tensor(a, requires_grad=requires_grad, dtype=np.float64)  # noqa: E731
+    y, dx, dw, db = _conv_grads(as_f64, fn, x, w, b, g)
+    np.testing.assert_allclose(y, yt.detach().numpy(), rtol=1e-10, atol=1e-10)
+    for mine, theirs in ((dx, xt), (dw, wt), (db, bt)):
+        np.testing.assert_allclose(mine, theirs.grad.numpy(), rtol=1e-10, atol=1e-10)
+
+
+def test_per_axis_output_padding_is_checked_per_axis(make):
+    """The issue's case: H = 1 with op_h = 1, W = 2 with op_w = 0 (PyTorch: output (1, 1, 1, 2))."""
+    x, w = make(np.ones((1, 1, 1, 2))), make(np.ones((1, 1, 2, 2)))
+    y = F.conv_transpose2d(x, w, stride=2, padding=1, output_padding=(1, 0))
+    assert y.shape == (1, 1, 1, 2)
+    layer = mg.nn.ConvTranspose2d(1, 1, 2, stride=2, padding=1, output_padding=(1, 0))
+    assert layer(mg.tensor(np.ones((1, 1, 1, 2)))).shape == (1, 1, 1, 2)
+    with pytest.raises(ValueError, match="output_padding"):
+        mg.nn.ConvTranspose2d(1, 1, 2, stride=2, output_padding=(0, 2))
+
+
+def test_numpy_integers_are_accepted_as_stride_and_padding(make, rng):
+    x, w = make(rng.standard_normal((1, 2, 6, 6))), make(rng.standard_normal((3, 2, 3, 3)))
+    expected = F.conv2d(x, w, stride=2, padding=1).numpy()
+    np.testing.assert_array_equal(F.conv2d(x, w, stride=np.int64(2), padding=np.int32(1)).numpy(), expected)
+    wt = make(rng.standard_normal((2, 3, 3, 3)))
+    a = F.conv_transpose2d(x, wt, stride=np.int64(2), padding=np.int64(1), output_padding=np.int64(1))
+    np.testing.assert_array_equal(a.numpy(), F.conv_transpose2d(x, wt, stride=2, padding=1, output_padding=1).numpy())
+    with pytest.raises(ValueError, match="stride"):
+        F.conv2d(x, w, stride=True)                              # a bool is not an integer here
+    with pytest.raises(ValueError, match="stride"):
+        F.conv2d(x, w, stride=2.0)

@@ -105,7 +105,7 @@ def check_after_kill(out):
         return 0                                                     # killed before the first save
     arrays, meta = load_checkpoint(checkpoint)                      # must not raise
     assert meta["iteration"] == meta["epoch"] * ITERATIONS_PER_EPOCH and meta["batch"] == 0
-    assert {"G/net.0.weight", "optD/t", "fixed/noise"} <= set(arrays)
+    assert {"G/net.0.weight", "optD/steps", "fixed/noise"} <= set(arrays)
     return meta["epoch"]
 
 

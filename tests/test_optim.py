@@ -61,7 +61,7 @@ def adam_by_hand(lr, b1, b2, eps, steps):
 def test_adam_matches_the_formula(make, lr, betas, eps):
     got, opt = run(Adam, make, lr=lr, betas=betas, eps=eps)
     assert np.allclose(got.numpy(), adam_by_hand(lr, *betas, eps, STEPS), rtol=1e-10, atol=1e-14)
-    assert opt.t == STEPS
+    assert opt.steps == [STEPS]
 
 
 def test_adam_defaults_are_dcgan_s():
@@ -156,3 +156,36 @@ def test_state_dict_round_trip_continues_identically(make, cls, kwargs, as_numpy
             cubic_loss(p).backward()
             opt.step()
     assert np.array_equal(p1.numpy(), p2.numpy())
+
+
+def test_adam_counts_steps_per_parameter_like_pytorch():
+    """A parameter that first gets a gradient at step 50 starts like a fresh Adam (PyTorch's rule)."""
+    torch = pytest.importorskip("torch")
+    a, b = (mg.tensor(np.zeros(2), dtype=np.float64, requires_grad=True) for _ in range(2))
+    ta, tb = (torch.zeros(2, dtype=torch.float64, requires_grad=True) for _ in range(2))
+    opt, topt = Adam([a, b], lr=0.1), torch.optim.Adam([ta, tb], lr=0.1, betas=(0.5, 0.999))
+    rng = np.random.default_rng(0)
+    for t in range(1, 61):
+        g_a, g_b = rng.standard_normal(2), rng.standard_normal(2)
+        opt.zero_grad(), topt.zero_grad()
+        a.grad, ta.grad = g_a.copy(), torch.tensor(g_a)
+        if t >= 50:                                                  # b joins late
+            b.grad, tb.grad = g_b.copy(), torch.tensor(g_b)
+        opt.step(), topt.step()
+    assert opt.steps == [60, 11]
+    np.testing.assert_allclose(a.numpy(), ta.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(b.numpy(), tb.detach().numpy(), rtol=1e-12)
+
+
+def test_adam_state_round_trip_keeps_the_counts_and_reads_old_checkpoints():
+    p = mg.tensor(np.ones(3), dtype=np.float64, requires_grad=True)
+    opt = Adam([p])
+    for _ in range(3):
+        p.grad = np.ones(3)
+        opt.step()
+    other = Adam([mg.tensor(np.ones(3), dtype=np.float64, requires_grad=True)])
+    other.load_state_dict(opt.state_dict())
+    assert other.steps == [3]
+    old = {"t": np.asarray(7), "m.0": np.zeros(3), "v.0": np.zeros(3)}   # written before per-parameter counts
+    other.load_state_dict(old)
+    assert other.steps == [7]

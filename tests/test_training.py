@@ -48,7 +48,7 @@ def test_checkpoint_holds_everything_needed(tmp_path):
     arrays, meta = tiny_run(tmp_path, epochs=1)
     assert meta["model"] == {"name": "cgan", "latent_dim": 8}
     assert meta["epoch"] == 1 and meta["batch"] == 0 and meta["rng_state"] is not None
-    assert {"fixed/noise", "fixed/labels", "optG/t", "optD/t"} <= set(arrays)
+    assert {"fixed/noise", "fixed/labels", "optG/steps", "optD/steps"} <= set(arrays)
     for name in ("log.jsonl", "samples_epoch001.png", "curves.png"):
         assert (tmp_path / name).exists()
     G, spec, _ = training.load_generator(tmp_path / "checkpoint.npz")

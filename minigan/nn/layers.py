@@ -18,7 +18,7 @@ from minigan import backend
 from minigan import functional as F
 from minigan.nn import init
 from minigan.nn.module import Module, Parameter
-from minigan.ops.conv_shapes import conv_transpose_output_size
+from minigan.ops.conv_shapes import conv_transpose_output_size, output_padding_pair
 from minigan.tensor import Tensor
 
 
@@ -103,10 +103,11 @@ class ConvTranspose2d(Module):
                  bias=True, method="scatter"):
         _check_ints("ConvTranspose2d", 1, in_channels=in_channels, out_channels=out_channels,
                     kernel_size=kernel_size, stride=stride)
-        _check_ints("ConvTranspose2d", 0, padding=padding, output_padding=output_padding)
-        if output_padding >= stride:
-            raise ValueError(f"ConvTranspose2d: output_padding must be smaller than the stride ({stride}), "
-                             f"got {output_padding}")
+        _check_ints("ConvTranspose2d", 0, padding=padding)
+        op_h, op_w = output_padding_pair(output_padding)             # 1 -> (1, 1); (1, 0) per axis
+        if op_h is None or not (0 <= op_h < stride and 0 <= op_w < stride):
+            raise ValueError(f"ConvTranspose2d: output_padding must be an int or an (int, int) pair, each "
+                             f">= 0 and smaller than the stride ({stride}), got {output_padding!r}")
         if method not in ("scatter", "dilate"):
             raise ValueError(f"ConvTranspose2d: method must be 'scatter' or 'dilate', got {method!r}")
         if method == "dilate" and padding > kernel_size - 1:
@@ -125,8 +126,10 @@ class ConvTranspose2d(Module):
 
     def forward(self, x):                                            # (N, C_in, H, W) -> (N, C_out, H', W')
         _check_input(self, x, 4, self.in_channels, f"(N, {self.in_channels}, H, W)")
-        k, s, p, op = self.kernel_size, self.stride, self.padding, self.output_padding
-        h_out, w_out = (conv_transpose_output_size(n, k, s, p, op) for n in x.shape[2:])
+        k, s, p = self.kernel_size, self.stride, self.padding
+        op_h, op_w = output_padding_pair(self.output_padding)
+        h_out = conv_transpose_output_size(x.shape[2], k, s, p, op_h)
+        w_out = conv_transpose_output_size(x.shape[3], k, s, p, op_w)
         if min(x.shape[2:]) < 1 or min(h_out, w_out) < 1:
             raise ValueError(f"{self!r}: expected input of shape (N, {self.in_channels}, H, W) with an output "
                              "of at least 1x1 pixels ((H - 1)*stride - 2*padding + kernel_size + "

@@ -41,8 +41,10 @@ from minigan.autograd import Function
 from minigan.backend import backend_of, get_array_module
 from minigan.ops.conv_shapes import (  # noqa: F401  (re-exported for learners)
     conv_output_size,
+    as_int,
     conv_transpose_output_size,
     explain_conv_transpose,
+    output_padding_pair,
     padding_choices,
 )
 from minigan.ops.shape import dilate2d, pad2d, transpose
@@ -312,8 +314,11 @@ def _check_conv_args(name, x, weight, stride, padding, channel_axis):
             f"{name}: the input has {x.shape[1]} channels, the weight {tuple(weight.shape)} expects "
             f"{weight.shape[channel_axis]} (input shape {tuple(x.shape)})"
         )
-    if not (isinstance(stride, int) and stride >= 1) or not (isinstance(padding, int) and padding >= 0):
-        raise ValueError(f"{name}: stride must be an int >= 1 and padding an int >= 0, got {stride}, {padding}")
+    stride, padding = as_int(stride), as_int(padding)
+    if stride is None or stride < 1 or padding is None or padding < 0:
+        raise ValueError(f"{name}: stride must be an int >= 1 and padding an int >= 0, got {stride!r}, {padding!r}")
+    return stride, padding
+
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0):
@@ -322,7 +327,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     x (N, C_in, H, W), weight (C_out, C_in, k, k), bias (C_out,) -> (N, C_out, H_out, W_out),
     H_out = floor((H + 2p - k)/s) + 1. Example: (8, 3, 32, 32) with (64, 3, 4, 4), s=2, p=1 -> (8, 64, 16, 16).
     """
-    _check_conv_args("conv2d", x, weight, stride, padding, channel_axis=1)
+    stride, padding = _check_conv_args("conv2d", x, weight, stride, padding, channel_axis=1)
     k = weight.shape[2]
     if x.shape[2] + 2 * padding < k or x.shape[3] + 2 * padding < k:
         raise ValueError(
@@ -341,16 +346,19 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     H_out = (H - 1) s - 2p + k + output_padding. Example: (8, 512, 2, 2) with (512, 256, 4, 4), s=2, p=1
     -> (8, 256, 4, 4). ``method`` is "scatter" (definition 1) or "dilate" (definition 2); same numbers.
     """
-    _check_conv_args("conv_transpose2d", x, weight, stride, padding, channel_axis=0)
-    op_h, op_w = (output_padding, output_padding) if isinstance(output_padding, int) else output_padding
-    if not (0 <= op_h < stride and 0 <= op_w < stride):
+    stride, padding = _check_conv_args("conv_transpose2d", x, weight, stride, padding, channel_axis=0)
+    op_h, op_w = output_padding_pair(output_padding)
+    if op_h is None or not (0 <= op_h < stride and 0 <= op_w < stride):
         raise ValueError(
-            f"conv_transpose2d: output_padding must satisfy 0 <= output_padding < stride ({stride}), "
-            f"got {output_padding}"
+            "conv_transpose2d: output_padding must be an int or an (int, int) pair with "
+            f"0 <= output_padding < stride ({stride}), got {output_padding!r}"
         )
     k = weight.shape[2]
-    if conv_transpose_output_size(min(x.shape[2], x.shape[3]), k, stride, padding, min(op_h, op_w)) < 1:
-        raise ValueError(f"conv_transpose2d: padding {padding} leaves no output for input {tuple(x.shape)}")
+    h_out = conv_transpose_output_size(x.shape[2], k, stride, padding, op_h)   # each axis with its own op
+    w_out = conv_transpose_output_size(x.shape[3], k, stride, padding, op_w)
+    if h_out < 1 or w_out < 1:
+        raise ValueError(f"conv_transpose2d: padding {padding} leaves no output for input {tuple(x.shape)} "
+                         f"(output {h_out}x{w_out})")
     if method == "scatter":
         inputs = (x, weight) if bias is None else (x, weight, bias)
         return ConvTranspose2d(stride, padding, (op_h, op_w))(*inputs)

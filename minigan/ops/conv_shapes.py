@@ -12,6 +12,8 @@ and H = 8 give a conv output of 4. Going back from 4, the transposed convolution
 (4 - 1)*2 - 2 + 3 = 7, plus op: op = 0 picks 7 and op = 1 picks 8.
 """
 
+import operator
+
 
 def conv_output_size(h, k, s=1, p=0):
     """Spatial output size of a convolution: floor((h + 2p - k) / s) + 1."""
@@ -21,6 +23,30 @@ def conv_output_size(h, k, s=1, p=0):
 def conv_transpose_output_size(h, k, s=1, p=0, output_padding=0):
     """Spatial output size of a transposed convolution: (h - 1) s - 2p + k + output_padding."""
     return (h - 1) * s - 2 * p + k + output_padding
+
+
+def output_padding_pair(output_padding):
+    """``output_padding`` as (op_h, op_w): 1 -> (1, 1), (1, 0) -> (1, 0); (None, None) if it is neither."""
+    if as_int(output_padding) is not None:
+        return as_int(output_padding), as_int(output_padding)
+    if isinstance(output_padding, (tuple, list)) and len(output_padding) == 2:
+        op_h, op_w = (as_int(v) for v in output_padding)
+        if op_h is not None and op_w is not None:
+            return op_h, op_w
+    return None, None
+
+
+def as_int(value):
+    """``value`` as a Python int if it is an integer of any kind (3, np.int64(3)), else None.
+
+    (``operator.index`` is how Python asks "are you an integer?"; bools are refused on purpose.)
+    """
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
 
 
 def padding_choices(h_in, h_target, k, s):
