@@ -80,6 +80,8 @@ def start(sync_bn=False):
         reducer = NcclReducer(comm, backend.cupy_nccl(), cupy)
     else:
         reducer = MpiReducer(comm, MPI)
+    if comm.Get_size() > 1:
+        _abort_on_exception(comm, comm.Get_rank(), comm.Get_size())
     return Distributed(comm.Get_rank(), comm.Get_size(), reducer, host=MpiReducer(comm, MPI),
                        sync_bn=sync_bn, local_rank=local_rank)
 
@@ -161,8 +163,6 @@ class Distributed:
         self.rank, self.world_size, self.local_rank = rank, world_size, local_rank
         self.reducer, self.host, self.sync_bn = reducer, host, sync_bn
         self.sent = {"gradients": 0, "batch_norm": 0, "log": 0, "start": 0}
-        if world_size > 1:
-            _abort_on_exception(host.comm, rank, world_size)
 
     def __repr__(self):
         return f"Distributed(rank {self.rank} of {self.world_size}, sync_bn={self.sync_bn})"
