@@ -332,3 +332,17 @@ def test_dcgan_example_runs_distributed_and_writes_one_checkpoint(tmp_path):
     assert done.stdout.count('"event": "epoch_end"') == 1            # rank 0 alone reports
     _, meta = load_checkpoint(out / "checkpoint.npz")
     assert (meta["iteration"], meta["distributed"]["world_size"]) == (2, 2)
+
+
+@needs_mpi
+def test_an_exception_on_one_rank_aborts_every_rank_instead_of_hanging(tmp_path):
+    """Without the abort, rank 1 would wait in MPI_Finalize and rank 0 in its all-reduce, forever."""
+    script = tmp_path / "fail.py"
+    script.write_text("import numpy as np\nfrom minigan import distributed\nd = distributed.start()\n"
+                      "for i in range(100):\n    if d.rank == 1 and i == 3:\n        raise RuntimeError('disk full')\n"
+                      "    d.average_floats([1.0])\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([_mpiexec(), "-n", "2", sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert done.returncode != 0
+    assert "rank 1 of 2 failed (RuntimeError); aborting every rank" in done.stderr, done.stderr
