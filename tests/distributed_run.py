@@ -36,9 +36,10 @@ parser.add_argument("--epochs", type=int, default=3)
 parser.add_argument("--batch-size", type=int, default=16)
 parser.add_argument("--n", type=int, default=32)
 parser.add_argument("--kill-rank", type=int, default=None)
+parser.add_argument("--backend", default="numpy", help="cupy: NCCL between the ranks (benchmarks/gpu_check.sh)")
 args = parser.parse_args()
 
-backend.set_backend("numpy")
+backend.set_backend(args.backend)
 backend.manual_seed(0)
 dist = None
 if args.distributed:
