@@ -98,6 +98,7 @@ class Adam(Optimizer):
         self.m, self.v = self._per_parameter(self.m_flat), self._per_parameter(self.v_flat)
 
     def _per_parameter(self, flat):
+        """Views of ``flat`` (P,), one per parameter in its shape: [flat[offsets[i]:offsets[i+1]] ...]."""
         return flat_views(flat, self.params, self.offsets)
 
     def step(self):
