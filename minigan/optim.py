@@ -1,6 +1,8 @@
 """Optimizers: SGD with momentum and Adam. They change parameters in place, outside the graph.
 
 Reading order: nn -> **optim** -> models -> training.
+``flat_offsets`` / ``flat_views`` lay every parameter end to end in one vector: Adam keeps m and v that
+way, and distributed.py packs the gradients the same way, to average them with one all-reduce.
 
     SGD:   v <- momentum * v + grad;   p <- p - lr * v                   (PyTorch's form)
     Adam:  m <- b1 m + (1 - b1) g;     v <- b2 v + (1 - b2) g^2          (Kingma & Ba, 2015)
@@ -8,9 +10,6 @@ Reading order: nn -> **optim** -> models -> training.
            p <- p - lr * m_hat / (sqrt(v_hat) + eps)
 The state (v, m, step count) is one array per parameter, in parameter order, so state_dict() is a
 plain {name: array} dict that a checkpoint can store.
-
-``flat_offsets`` / ``flat_views`` lay every parameter end to end in one vector. Adam keeps m and v that
-way; distributed.py packs the gradients the same way, to average them with one all-reduce.
 """
 
 import math
