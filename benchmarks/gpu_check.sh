@@ -175,7 +175,7 @@ worst = max((float(np.abs(one[k] - nccl[k]).max()), k) for k in one if one[k].dt
 print("run on", meta["distributed"], meta["backend"], "against one process: max |difference|", worst)
 sys.exit(0 if worst[0] < 1e-4 else 1)
 EOF
-    "$mpiexec" -n "$w" python examples/dcgan_cifar.py --backend "$BACKEND" --distributed --dataset fake --epochs 1 \
+    "$mpiexec" -n "$w" python examples/dcgan_cifar.py --backend "$BACKEND" --distributed --dataset fake --epochs 1 --batch-size 64 \
         --limit "$LIMIT" --out "$WORK/dcgan_nccl" --no-progress || rc=1
     if (( w >= 2 )); then
         python benchmarks/bench_distributed.py --backend "$BACKEND" --configs 1:64 2:64 2:128 --rounds 2 --iters 10 $BENCH_QUICK \
