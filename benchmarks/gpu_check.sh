@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One prepared check of minigan on a GPU machine: versions, the test suite on CuPy, a DCGAN smoke run,
-# and the training-step benchmark CuPy vs PyTorch CUDA. Run it from the repository root:
+# data-parallel training over NCCL (stage distributed_gpu), and the training-step benchmark CuPy vs
+# PyTorch CUDA. Run it from the repository root:
 #
 #     OUT=/some/folder bash benchmarks/gpu_check.sh
 #
@@ -36,7 +37,7 @@ SKIP=" ${GPU_CHECK_SKIP:-} "
 BENCH_QUICK=""                                                    # unquoted below: empty or --quick
 LIMIT=1024
 [ "$QUICK" = 1 ] && BENCH_QUICK="--quick" && LIMIT=256
-export BACKEND DEVICE
+export BACKEND DEVICE WORK LIMIT BENCH_QUICK
 START=$SECONDS
 
 STAGE_NAMES=()
@@ -146,6 +147,44 @@ EOF
 # ------------------------------------------------------------------------------------------------------
 export -f info
 
+# data-parallel training over NCCL (minigan/distributed.py, docs/distributed.md), never run on a GPU before:
+# the tiny GAN on one process vs W ranks (same weights?), the DCGAN example under mpiexec, 1 vs W GPUs.
+# W = 2 with two GPUs or more; with one GPU, W = 1 (NCCL refuses two ranks on one GPU), which still makes
+# every NCCL call. Needs mpi4py + mpich (pip install -e ".[mpi]") and NCCL (pip install nvidia-nccl-cu12).
+distributed_gpu() {
+    python -c "import mpi4py" || { echo "mpi4py missing: pip install -e '.[mpi]'"; return 3; }
+    local mpiexec ngpu w=2 rc=0
+    if [ "$BACKEND" = cupy ]; then
+        python -c "from cupy.cuda import nccl; assert nccl.available, 'no NCCL library'" \
+            || { echo "NCCL missing: pip install nvidia-nccl-cu12"; return 4; }
+        ngpu=$(python -c "import cupy; print(cupy.cuda.runtime.getDeviceCount())")
+        (( ngpu < 2 )) && w=1
+        echo "--- $ngpu GPU(s): $w rank(s)"
+    fi
+    mpiexec="$(dirname "$(command -v python)")/mpiexec"
+    [ -x "$mpiexec" ] || mpiexec=mpiexec
+    python tests/distributed_run.py --backend "$BACKEND" --out "$WORK/dist_one" || rc=1
+    "$mpiexec" -n "$w" python tests/distributed_run.py --backend "$BACKEND" --distributed --out "$WORK/dist_nccl" || rc=1
+    python - "$WORK/dist_one" "$WORK/dist_nccl" <<'EOF' || rc=1
+import sys
+import numpy as np
+from minigan.checkpoint import load_checkpoint
+one, _ = load_checkpoint(sys.argv[1] + "/checkpoint.npz")
+nccl, meta = load_checkpoint(sys.argv[2] + "/checkpoint.npz")
+worst = max((float(np.abs(one[k] - nccl[k]).max()), k) for k in one if one[k].dtype.kind == "f")
+print("run on", meta["distributed"], meta["backend"], "against one process: max |difference|", worst)
+sys.exit(0 if worst[0] < 1e-4 else 1)
+EOF
+    "$mpiexec" -n "$w" python examples/dcgan_cifar.py --backend "$BACKEND" --distributed --dataset fake --epochs 1 --batch-size 64 \
+        --limit "$LIMIT" --out "$WORK/dcgan_nccl" --no-progress || rc=1
+    if (( w >= 2 )); then
+        python benchmarks/bench_distributed.py --backend "$BACKEND" --configs 1:64 2:64 2:128 --rounds 2 --iters 10 $BENCH_QUICK \
+            --out "$WORK" || rc=1
+    fi
+    return $rc
+}
+export -f distributed_gpu
+
 extra_stages() {
     :
 }
@@ -163,6 +202,9 @@ run_all() {
     # the smoke run of the main example on fake data
     stage dcgan_fake "${T_DCGAN_FAKE:-120}" python examples/dcgan_cifar.py --backend "$BACKEND" \
         --dataset fake --epochs 1 --limit "$LIMIT" --out "$OUT/dcgan_fake" --no-progress
+
+    # data-parallel over NCCL: never run on a GPU before this stage
+    stage distributed_gpu "${T_DISTRIBUTED_GPU:-150}" bash -c distributed_gpu
 
     # one training iteration, CuPy vs PyTorch CUDA, batch 128 and 64, interleaved, fresh processes
     local t_bench

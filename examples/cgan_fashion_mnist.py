@@ -15,6 +15,7 @@ parser = cli.training_parser(__doc__.splitlines()[1], epochs=10, batch_size=128,
 parser.add_argument("--latent-dim", type=int, default=100, help="size of the noise vector z")
 args = parser.parse_args()
 cli.setup_backend(args)
+dist = cli.setup_distributed(args)  # None unless --distributed (under mpiexec -n W)
 
 # --- data: Fashion-MNIST as float images (N, 1, 28, 28) in [-1, 1], labels 0..9 -------------------------
 images, labels = cli.load_images("fashion-mnist", args)
@@ -30,4 +31,4 @@ config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                      real_label=args.real_label, d_steps=args.d_steps, progress=not args.no_progress)
 evaluate = cli.epoch_evaluator(args, "fashion-mnist", spec)  # None unless --classifier is given
 train(G, D, images, labels, config, args.out, spec, resume=args.resume, evaluate=evaluate,
-      evaluate_every=args.eval_every)
+      evaluate_every=args.eval_every, distributed=dist)

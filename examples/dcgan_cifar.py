@@ -3,6 +3,7 @@
     python examples/dcgan_cifar.py                       # NumPy on the CPU
     python examples/dcgan_cifar.py --backend cupy        # CuPy on an NVIDIA GPU
     python examples/dcgan_cifar.py --dataset fake --epochs 1 --limit 256   # a smoke test, offline
+    mpiexec -n 2 python examples/dcgan_cifar.py --distributed   # 2 processes, half a batch each
 
 Writes OUT/checkpoint.npz (the latest; --resume continues from it), OUT/log.jsonl,
 OUT/samples_epochNNN.png and OUT/curves.png. Ctrl-C saves a checkpoint and stops.
@@ -19,6 +20,7 @@ parser.add_argument("--kernel-size", type=int, choices=[4, 5], default=4,
 parser.add_argument("--latent-dim", type=int, default=128, help="size of the noise vector z")
 args = parser.parse_args()
 cli.setup_backend(args)
+dist = cli.setup_distributed(args)  # None unless --distributed (under mpiexec -n W)
 
 # --- data: CIFAR-10 as float images (N, 3, 32, 32) in [-1, 1] ------------------------------------------
 images, labels = cli.load_images("cifar10", args)
@@ -34,4 +36,4 @@ config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                      real_label=args.real_label, d_steps=args.d_steps, progress=not args.no_progress)
 evaluate = cli.epoch_evaluator(args, "cifar10", spec)  # None unless --classifier is given
 train(G, D, images, labels, config, args.out, spec, resume=args.resume, evaluate=evaluate,
-      evaluate_every=args.eval_every)
+      evaluate_every=args.eval_every, distributed=dist)

@@ -13,6 +13,7 @@ parser = cli.training_parser(__doc__.splitlines()[1], epochs=20, batch_size=64, 
 parser.add_argument("--latent-dim", type=int, default=100, help="size of the noise vector z")
 args = parser.parse_args()
 cli.setup_backend(args)
+dist = cli.setup_distributed(args)  # None unless --distributed (under mpiexec -n W)
 
 # --- data ----------------------------------------------------------------------------------------------
 images, labels = cli.load_images("fashion-mnist", args)
@@ -28,4 +29,4 @@ config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                      real_label=args.real_label, d_steps=args.d_steps, progress=not args.no_progress)
 evaluate = cli.epoch_evaluator(args, "fashion-mnist", spec)  # None unless --classifier is given
 train(G, D, images, labels, config, args.out, spec, resume=args.resume, evaluate=evaluate,
-      evaluate_every=args.eval_every)
+      evaluate_every=args.eval_every, distributed=dist)

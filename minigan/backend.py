@@ -21,6 +21,7 @@ What lives here
 - ``to_numpy(x)`` / ``to_device(x, backend)``: explicit copies between host and device. Nothing in
   minigan converts a GPU array to NumPy implicitly (CuPy refuses that too).
 - ``manual_seed(seed)`` / ``default_generator()``: one seeded random generator per backend.
+- ``cupy_nccl()``: CuPy's NCCL bindings, for data-parallel training on several GPUs (distributed.py).
 
 A third backend exists for tests only: ``tests/strict_xp.py`` registers a "strict" array type that
 behaves like CuPy on the CPU (it refuses ``np.exp(x)`` and mixing with plain NumPy arrays), so that a
@@ -65,6 +66,17 @@ def _load_cupy():
     if n_gpus == 0:
         raise BackendError("CuPy is installed, but no NVIDIA GPU was found. Use the 'numpy' backend.")
     _BACKENDS["cupy"] = (cupy, cupy.ndarray, cupy.asnumpy)
+
+
+def cupy_nccl():
+    """CuPy's NCCL bindings (``cupy.cuda.nccl``): the GPU all-reduce of minigan/distributed.py."""
+    _load_cupy()
+    from cupy.cuda import nccl  # CuPy's own sub-module; NCCL itself is a separate library
+    if not getattr(nccl, "available", False):
+        raise BackendError("CuPy cannot load the NCCL library, which multi-GPU training needs. Install it "
+                           "with `pip install nvidia-nccl-cu12` (CUDA 12; nvidia-nccl-cu13 for CUDA 13), "
+                           "or train on the CPU with MPI (--backend numpy).")
+    return nccl
 
 
 def register_backend(name, array_module, array_type, to_numpy_fn):

@@ -48,6 +48,11 @@ def training_parser(description, *, epochs, batch_size, out, sample_every=500):
                    help="a classifier checkpoint (examples/train_classifier.py): score G every --eval-every epochs")
     p.add_argument("--eval-every", type=int, default=1, help="epochs between scores (with --classifier)")
     p.add_argument("--eval-n", type=int, default=2000, help="generated images per score (with --classifier)")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel over the processes of `mpiexec -n W` (docs/distributed.md); "
+                        "--batch-size is the whole batch, B/W per rank")
+    p.add_argument("--sync-bn", action="store_true",
+                   help="with --distributed: BatchNorm statistics over the whole batch, not each rank's shard")
     return p
 
 
@@ -57,6 +62,24 @@ def setup_backend(args):
         backend.set_backend(args.backend)
     backend.manual_seed(args.seed)
     print(f"backend: {backend.get_backend()}, seed {args.seed}")
+
+
+def setup_distributed(args):
+    """With --distributed: this process's ``minigan.distributed.Distributed`` (after setup_backend); else None."""
+    if not args.distributed:
+        if args.sync_bn:
+            raise SystemExit("--sync-bn needs --distributed (it synchronises BatchNorm across the ranks)")
+        return None
+    from minigan import distributed
+
+    try:
+        dist = distributed.start(sync_bn=args.sync_bn)
+    except distributed.DistributedError as err:
+        raise SystemExit(str(err)) from err
+    if dist.rank == 0:
+        print(f"distributed: {dist.world_size} rank(s), {args.batch_size // dist.world_size} images each per "
+              f"batch, BatchNorm statistics {'over the whole batch' if dist.sync_bn else 'per rank'}")
+    return dist
 
 
 def epoch_evaluator(args, name, spec):

@@ -1,6 +1,8 @@
 """Optimizers: SGD with momentum and Adam. They change parameters in place, outside the graph.
 
 Reading order: nn -> **optim** -> models -> training.
+``flat_offsets`` / ``flat_views`` lay every parameter end to end in one vector: Adam keeps m and v that
+way, and distributed.py packs the gradients the same way, to average them with one all-reduce.
 
     SGD:   v <- momentum * v + grad;   p <- p - lr * v                   (PyTorch's form)
     Adam:  m <- b1 m + (1 - b1) g;     v <- b2 v + (1 - b2) g^2          (Kingma & Ba, 2015)
@@ -13,6 +15,19 @@ The state (m, v, step count) is kept per parameter, in parameter order, so state
 import math
 
 from minigan.backend import get_array_module
+
+
+def flat_offsets(params):
+    """[0, n_0, n_0 + n_1, ...]: in a flat vector of all parameters, parameter i is [offsets[i], offsets[i+1])."""
+    offsets = [0]
+    for p in params:
+        offsets.append(offsets[-1] + p.data.size)
+    return offsets
+
+
+def flat_views(flat, params, offsets):
+    """Views of ``flat`` (P,), one per parameter in its shape: [flat[offsets[i]:offsets[i+1]] ...]."""
+    return [flat[a:b].reshape(p.shape) for p, a, b in zip(params, offsets, offsets[1:])]
 
 
 class Optimizer:
@@ -83,16 +98,14 @@ class Adam(Optimizer):
             raise ValueError(f"Adam: all parameters must have one dtype, got {', '.join(dtypes)}; "
                              "convert the model first (model.to(dtype))")
         xp = get_array_module(self.params[0].data)
-        self.offsets = [0]                                           # parameter i is [offsets[i], offsets[i+1])
-        for p in self.params:
-            self.offsets.append(self.offsets[-1] + p.data.size)
+        self.offsets = flat_offsets(self.params)                     # parameter i is [offsets[i], offsets[i+1])
         self.m_flat = xp.zeros(self.offsets[-1], dtype=self.params[0].dtype)   # (P,) all first moments
         self.v_flat = xp.zeros(self.offsets[-1], dtype=self.params[0].dtype)   # (P,) all second moments
         self.m, self.v = self._per_parameter(self.m_flat), self._per_parameter(self.v_flat)
 
     def _per_parameter(self, flat):
         """Views of ``flat`` (P,), one per parameter in its shape: [flat[offsets[i]:offsets[i+1]] ...]."""
-        return [flat[a:b].reshape(p.shape) for p, a, b in zip(self.params, self.offsets, self.offsets[1:])]
+        return flat_views(flat, self.params, self.offsets)
 
     def step(self):
         has_grad = [p.grad is not None for p in self.params]

@@ -12,6 +12,10 @@ One iteration (Goodfellow et al., 2014; seed, section "Loss functions"):
           D's weights get no gradient here (requires_grad switched off), which saves a third of D's
           backward pass.
 
+Under ``mpiexec`` with ``distributed`` (distributed.py, docs/distributed.md) every rank trains on its
+shard of each batch, gradients are averaged over the ranks before each Adam step, and rank 0 alone
+writes files; ``distributed=None`` is the single process, and then none of that code runs.
+
 Checkpoints hold everything needed to continue bit-for-bit on NumPy: weights, BatchNorm statistics,
 Adam state, the position (epoch, batch), the random generator state and the fixed noise. Batches are
 shuffled by a generator seeded with (seed, epoch), so a resumed run sees the same batches.
@@ -19,6 +23,7 @@ shuffled by a generator seeded with (seed, epoch), so a resumed run sees the sam
 
 import json
 import math
+import os
 import signal
 import time
 from dataclasses import asdict, dataclass
@@ -60,10 +65,10 @@ class TrainingDiverged(RuntimeError):
 # ----------------------------------------------------------------------------------------------------
 # The two steps
 # ----------------------------------------------------------------------------------------------------
-def d_step(G, D, opt_D, real, labels, config):
+def d_step(G, D, opt_D, real, labels, config, dist=None):
     """One discriminator update. Returns (loss_D, D(x), D(G(z))) as Python floats."""
     n = real.shape[0]
-    z = randn(n, config.latent_dim)                                  # (N, latent_dim)
+    z = noise(n, config, dist)                                       # (N, latent_dim)
     cond = (labels,) if config.conditional else ()
     with no_grad():
         fake = G(z, *cond)                                           # (N, C, H, W), no graph into G
@@ -73,21 +78,33 @@ def d_step(G, D, opt_D, real, labels, config):
             + F.binary_cross_entropy_with_logits(logits_fake, zeros(n, 1)))
     opt_D.zero_grad()
     loss.backward()
+    if dist is not None:
+        dist.average_gradients(opt_D.params)                         # the whole batch's gradient on every rank
     opt_D.step()
     return loss.item(), _mean_probability(logits_real), _mean_probability(logits_fake)
 
 
-def g_step(G, D, opt_G, n, labels, config):
+def g_step(G, D, opt_G, n, labels, config, dist=None):
     """One generator update with the non-saturating loss. Returns loss_G as a Python float."""
-    z = randn(n, config.latent_dim)                                  # (N, latent_dim)
+    z = noise(n, config, dist)                                       # (N, latent_dim)
     cond = (labels,) if config.conditional else ()
     _set_requires_grad(D, False)                                     # gradients flow through D, not into it
     loss = F.binary_cross_entropy_with_logits(D(G(z, *cond), *cond), ones(n, 1))
     opt_G.zero_grad()
     loss.backward()
+    if dist is not None:
+        dist.average_gradients(opt_G.params)
     opt_G.step()
     _set_requires_grad(D, True)
     return loss.item()
+
+
+def noise(n, config, dist=None):
+    """z for this process's n examples. Under ``dist`` every rank draws the whole batch's noise (one seed:
+    the same numbers on every rank) and keeps its own rows, so the ranks together use one process's z."""
+    if dist is None:
+        return randn(n, config.latent_dim)                           # (N, latent_dim)
+    return dist.shard(randn(n * dist.world_size, config.latent_dim))    # (B, latent_dim) -> (B/W, latent_dim)
 
 
 def _mean_probability(logits):
@@ -134,7 +151,7 @@ def health_warnings(history, samples=None, window=200):
     return warnings
 
 
-def save_training_checkpoint(path, G, D, opt_G, opt_D, fixed, position, config, model_spec):
+def save_training_checkpoint(path, G, D, opt_G, opt_D, fixed, position, config, model_spec, distributed=None):
     arrays = {**flatten_state("G/", G.state_dict()), **flatten_state("D/", D.state_dict()),
               **flatten_state("optG/", opt_G.state_dict()), **flatten_state("optD/", opt_D.state_dict()),
               "fixed/noise": fixed[0].data}
@@ -142,11 +159,16 @@ def save_training_checkpoint(path, G, D, opt_G, opt_D, fixed, position, config, 
         arrays["fixed/labels"] = fixed[1].data
     meta = {"kind": "gan-training", "model": model_spec, "config": asdict(config), **position,
             "rng_state": backend.get_rng_state() if backend.get_backend() == "numpy" else None,
-            "backend": backend.get_backend(), "saved_at": time.strftime("%Y-%m-%d %H:%M:%S")}
+            "backend": backend.get_backend(), "saved_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "distributed": _distributed_meta(distributed)}
     save_checkpoint(path, arrays, meta)
 
 
-def _check_resumable(path, meta, config, model_spec):
+def _distributed_meta(dist):
+    return dist.describe() if dist is not None else {"world_size": 1, "sync_bn": False}
+
+
+def _check_resumable(path, meta, config, model_spec, dist=None):
     """Refuse a checkpoint of another model, or one whose batch position means other batches."""
     if meta.get("kind") != "gan-training":
         raise CheckpointError(f"{path} is not a training checkpoint (kind {meta.get('kind')!r}); "
@@ -158,6 +180,13 @@ def _check_resumable(path, meta, config, model_spec):
         raise CheckpointError(f"{path} was saved with batch size {meta['config']['batch_size']}, this run "
                               f"uses {config.batch_size}; its position (batch {meta['batch']}) counts batches "
                               "of the saved size, so resume with that --batch-size")
+    saved, now = meta.get("distributed", _distributed_meta(None)), _distributed_meta(dist)
+    if saved != now:
+        raise CheckpointError(f"{path} was saved by a run on {saved['world_size']} process(es) with sync_bn="
+                              f"{saved['sync_bn']}, this run has {now['world_size']} with sync_bn={now['sync_bn']}; "
+                              "the BatchNorm statistics of a step depend on both, so resume with "
+                              f"`mpiexec -n {saved['world_size']}` and the same --sync-bn "
+                              "(a single process: without --distributed)")
 
 
 def _trim_log(log_path, iteration):
@@ -235,14 +264,21 @@ class _StopRequest:
 # The loop
 # ----------------------------------------------------------------------------------------------------
 def train(G, D, images, labels, config, out_dir, model_spec, resume=False, evaluate=None,
-          evaluate_every=0):
+          evaluate_every=0, distributed=None):
     """Train G and D on float images (N, C, H, W) in [-1, 1] (numpy) and int64 labels (N,).
 
     Writes into ``out_dir``: checkpoint.npz (always the latest), log.jsonl, samples_*.png, curves.png.
     ``evaluate(G, epoch) -> dict`` (optional) runs every ``evaluate_every`` epochs; its numbers are logged.
+    ``distributed``: a ``minigan.distributed.Distributed`` (every rank calls train() with the same
+    arguments; rank 0 writes the files), or None for one process.
     Returns the list of per-iteration records.
     """
     from minigan.viz import plot_curves, save_image_grid
+
+    dist = distributed
+    writer = dist is None or dist.rank == 0                          # the one process that writes files
+    if dist is not None and dist.sync_bn:
+        dist.use_sync_batch_norm(G, D)
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -252,11 +288,13 @@ def train(G, D, images, labels, config, out_dir, model_spec, resume=False, evalu
     position = {"epoch": 0, "batch": 0, "iteration": 0}
 
     fixed = fixed_inputs(config)  # from the generator the caller seeded (mg.manual_seed) before building G, D
-    for stale in stale_temp_files(ckpt_path):  # a save killed by SIGKILL / power loss left it behind
+    for stale in stale_temp_files(ckpt_path) if writer else []:  # a save killed by SIGKILL left it behind
         Path(stale).unlink(missing_ok=True)
-    if resume and ckpt_path.exists():
+    if not writer:
+        pass  # rank 0 reads the checkpoint; broadcast_start below gives this rank rank 0's state
+    elif resume and ckpt_path.exists():
         arrays, meta = load_checkpoint(ckpt_path)
-        _check_resumable(ckpt_path, meta, config, model_spec)
+        _check_resumable(ckpt_path, meta, config, model_spec, dist)
         G.load_state_dict(unflatten_state("G/", arrays))
         D.load_state_dict(unflatten_state("D/", arrays))
         opt_G.load_state_dict(unflatten_state("optG/", arrays))
@@ -271,29 +309,45 @@ def train(G, D, images, labels, config, out_dir, model_spec, resume=False, evalu
         print(f"--resume: no checkpoint in {out} yet, starting from the beginning")
     elif log_path.exists():
         log_path.unlink()  # a fresh run starts a fresh log
-    if resume:
+    if resume and writer:
         _trim_log(log_path, position["iteration"])
+    if dist is not None:
+        position = dist.broadcast_start(G, D, opt_G, opt_D, fixed, position)
 
     def save(pos):
-        save_training_checkpoint(ckpt_path, G, D, opt_G, opt_D, fixed, pos, config, model_spec)
+        if dist is not None:  # every rank: the copies must still be identical
+            dist.check_same_weights(G, D, where=f"at iteration {pos['iteration']}")
+        if writer:
+            save_training_checkpoint(ckpt_path, G, D, opt_G, opt_D, fixed, pos, config, model_spec, dist)
+
+    def sample():  # rank 0 alone: its BatchNorm layers must not wait for the other ranks
+        if dist is None:
+            return generate(G, *fixed)
+        with dist.local_batch_norm(G):
+            return generate(G, *fixed)
 
     history, n_per_epoch = [], num_batches(len(images), config.batch_size)
     if n_per_epoch == 0:
         raise ValueError(f"train: {len(images)} images are fewer than one batch of {config.batch_size}")
-    with open(log_path, "a") as log, _StopRequest() as stop:
+    with open(log_path if writer else os.devnull, "a") as log, _StopRequest() as stop:
         for epoch in range(position["epoch"], config.epochs):
             G.train()
             D.train()
             start, epoch_start = position["batch"], time.perf_counter()
             data = batches((images, labels), config.batch_size, shuffle=True, seed=[config.seed, epoch])
-            bar = _progress(n_per_epoch, start, f"epoch {epoch + 1}/{config.epochs}", config.progress)
+            bar = _progress(n_per_epoch, start, f"epoch {epoch + 1}/{config.epochs}", config.progress and writer)
             for b, (real, y) in enumerate(data):
                 if b < start:
                     continue  # resumed mid-epoch: these batches were already trained on
+                if dist is not None:
+                    real, y = dist.shard(real), dist.shard(y)             # (B/W, ...): this rank's rows
                 # --- D step(s), then G step ----------------------------------------------------------
                 for _ in range(config.d_steps):
-                    loss_D, d_x, d_g_z = d_step(G, D, opt_D, real, y, config)
-                loss_G = g_step(G, D, opt_G, real.shape[0], y, config)
+                    loss_D, d_x, d_g_z = d_step(G, D, opt_D, real, y, config, dist)
+                loss_G = g_step(G, D, opt_G, real.shape[0], y, config, dist)
+                if dist is not None:  # the whole batch's numbers for the log; a stop on any rank stops all
+                    *losses, stopping = dist.average_floats([loss_D, loss_G, d_x, d_g_z, stop.requested])
+                    (loss_D, loss_G, d_x, d_g_z), stop.requested = losses, stopping > 0
                 position = {"epoch": epoch, "batch": b + 1, "iteration": position["iteration"] + 1}
 
                 # --- log -----------------------------------------------------------------------------
@@ -315,8 +369,8 @@ def train(G, D, images, labels, config, out_dir, model_spec, resume=False, evalu
                         "or resume from it with a different --seed.")
 
                 # --- sample ----------------------------------------------------------------------------
-                if config.sample_every and position["iteration"] % config.sample_every == 0:
-                    samples = generate(G, *fixed)
+                if config.sample_every and position["iteration"] % config.sample_every == 0 and writer:
+                    samples = sample()
                     save_image_grid(samples, out / "samples_latest.png", nrow=10 if config.conditional else 8)
                     for w in health_warnings(history, samples):
                         _warn(bar, log, position, w)
@@ -326,28 +380,31 @@ def train(G, D, images, labels, config, out_dir, model_spec, resume=False, evalu
                     bar.close()
                     save(position)
                     log.flush()
-                    print(f"stopped by signal; saved {ckpt_path} (resume with --resume)")
+                    if writer:
+                        print(f"stopped by signal; saved {ckpt_path} (resume with --resume)")
                     return history
             bar.close()
 
             # --- end of epoch: samples, curves, checkpoint, optional evaluation ----------------------
             position = {"epoch": epoch + 1, "batch": 0, "iteration": position["iteration"]}
-            samples = generate(G, *fixed)
-            nrow = 10 if config.conditional else 8
-            save_image_grid(samples, out / f"samples_epoch{epoch + 1:03d}.png", nrow=nrow)
-            save_image_grid(samples, out / "samples_latest.png", nrow=nrow)
-            for w in health_warnings(history):
-                _warn(None, log, position, w)
             epoch_record = {"event": "epoch_end", "epoch": epoch + 1,
                             "seconds": round(time.perf_counter() - epoch_start, 2),
                             "iteration": position["iteration"]}
-            if evaluate is not None and evaluate_every and (epoch + 1) % evaluate_every == 0:
-                epoch_record.update(evaluate(G, epoch + 1))
-            log.write(json.dumps(epoch_record) + "\n")
-            log.flush()
+            if writer:  # the other ranks go straight on to save(), where they wait for rank 0
+                samples = sample()
+                nrow = 10 if config.conditional else 8
+                save_image_grid(samples, out / f"samples_epoch{epoch + 1:03d}.png", nrow=nrow)
+                save_image_grid(samples, out / "samples_latest.png", nrow=nrow)
+                for w in health_warnings(history):
+                    _warn(None, log, position, w)
+                if evaluate is not None and evaluate_every and (epoch + 1) % evaluate_every == 0:
+                    epoch_record.update(evaluate(G, epoch + 1))
+                log.write(json.dumps(epoch_record) + "\n")
+                log.flush()
             save(position)
-            plot_curves(log_path, out / "curves.png")
-            print(json.dumps(epoch_record))
+            if writer:
+                plot_curves(log_path, out / "curves.png")
+                print(json.dumps(epoch_record))
     return history
 
 

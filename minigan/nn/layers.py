@@ -152,6 +152,7 @@ class _BatchNorm(Module):
         self.bias = Parameter(_empty(num_features))                  # beta (C,)
         self.running_mean = Tensor(_empty(num_features))             # buffers: saved, not trained
         self.running_var = init.ones_(Tensor(_empty(num_features)))
+        self.sync = None              # distributed.py's --sync-bn: batch statistics over every rank's shard
 
     def forward(self, x):
         shape = f"(N, {self.num_features})" if self.ndim == 2 else f"(N, {self.num_features}, H, W)"
@@ -160,7 +161,7 @@ class _BatchNorm(Module):
             raise ValueError(f"{self!r}: training mode needs more than one value per channel: expected an "
                              f"input with N*H*W >= 2, got {x.shape}; use a batch of 2 or more, or call .eval()")
         return F.batch_norm(x, self.weight, self.bias, self.running_mean, self.running_var,
-                            self.training, self.momentum, self.eps)
+                            self.training, self.momentum, self.eps, sync=self.sync)
 
     def extra_repr(self):
         return f"{self.num_features}"

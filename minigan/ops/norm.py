@@ -17,6 +17,12 @@ x of its channel through mu and var. Summing the three paths (direct, via mu, vi
     dL/dx = (1 / sqrt(var + eps)) * (d - mean(d) - x_hat * mean(d * x_hat))
     dL/dgamma = sum(g * x_hat),   dL/dbeta = sum(g)
 (derivation: dx_hat/dx_j = (delta_ij - 1/M - x_hat_i x_hat_j / M) / sqrt(var + eps)).
+
+Synchronised statistics (``sync``, set by distributed.py for ``--sync-bn``): when W processes each
+hold one shard of the batch, the four per-channel sums above (sum x, sum (x - mu)^2, sum g,
+sum g * x_hat) are added up over all W shards by ``sync.all_sum`` and M counts every shard's values,
+so mu, var and both means in the backward are those of the whole batch, as in one process.
+dL/dgamma and dL/dbeta stay this shard's sums: distributed.py averages them with the other gradients.
 """
 
 from minigan.autograd import Function, array_of
@@ -33,18 +39,28 @@ def _per_channel(v, x):
 
 
 class BatchNorm(Function):
-    def __init__(self, running_mean, running_var, training, momentum, eps):
+    def __init__(self, running_mean, running_var, training, momentum, eps, sync=None):
         self.running_mean, self.running_var = running_mean, running_var   # arrays, updated in place
         self.training, self.momentum, self.eps = training, momentum, eps
+        self.sync = sync              # None: this batch alone; else .all_sum(a) adds a up over the ranks
+
+    def _batch_size(self, x):
+        """M, the values per channel: this shard's, times the number of shards when synchronised."""
+        m = x.size // x.shape[1]
+        return m if self.sync is None else m * self.sync.world_size
+
+    def _batch_sum(self, per_channel):
+        """(C,) sums over this shard -> the same sums over the whole batch (a no-op for one process)."""
+        return per_channel if self.sync is None else self.sync.all_sum(per_channel)
 
     def forward(self, x, gamma, beta):
         xp = get_array_module(x)
         axes = _stat_axes(x)
         if self.training:
-            mean = x.mean(axis=axes)                                          # (C,)
+            m = self._batch_size(x)
+            mean = self._batch_sum(x.sum(axis=axes)) / m                      # (C,)
             centered = x - _per_channel(mean, x)                              # x's shape
-            var = (centered * centered).mean(axis=axes)                       # (C,) biased
-            m = x.size // x.shape[1]
+            var = self._batch_sum((centered * centered).sum(axis=axes)) / m   # (C,) biased
             if self.running_mean is not None:
                 self.running_mean *= 1 - self.momentum
                 self.running_mean += self.momentum * mean
@@ -65,19 +81,26 @@ class BatchNorm(Function):
         scale = _per_channel(self.gamma * self.inv_std, g)                    # gamma / sqrt(var + eps)
         if not self.training:
             return g * scale, g_gamma, g_beta
-        m = g.size // g.shape[1]
+        xp, m, c = get_array_module(g), self._batch_size(g), g.shape[1]
+        sum_g_x_hat, sum_g = g_gamma, g_beta                                  # (C,) each
+        if self.sync is not None:                                             # both in one all-reduce
+            sums = self._batch_sum(xp.concatenate([g_gamma, g_beta]))         # (2C,)
+            sum_g_x_hat, sum_g = sums[:c], sums[c:]
         # scale * (g - mean(g) - x_hat * mean(g * x_hat)), built in one buffer
-        gx = self.x_hat * _per_channel(g_gamma / m, g)                        # x_hat * mean(g * x_hat)
-        get_array_module(g).subtract(g, gx, out=gx)                           # g - ...
-        gx -= _per_channel(g_beta / m, g)                                     # ... - mean(g)
+        gx = self.x_hat * _per_channel(sum_g_x_hat / m, g)                    # x_hat * mean(g * x_hat)
+        xp.subtract(g, gx, out=gx)                                            # g - ...
+        gx -= _per_channel(sum_g / m, g)                                      # ... - mean(g)
         gx *= scale
         return gx, g_gamma, g_beta
 
 
-def batch_norm(x, gamma, beta, running_mean=None, running_var=None, training=True, momentum=0.1, eps=1e-5):
+def batch_norm(x, gamma, beta, running_mean=None, running_var=None, training=True, momentum=0.1, eps=1e-5,
+               sync=None):
     """Batch normalization over axis 1 of x (N, C) or (N, C, H, W); gamma, beta: (C,).
 
     running_mean / running_var are arrays (or Tensors) updated in place in training mode.
+    ``sync`` (training mode): an object with ``all_sum(array)`` and ``world_size``, such as a
+    ``minigan.distributed.Distributed``; x is then one rank's shard and the statistics are the whole batch's.
     """
     if x.ndim not in (2, 4):
         raise ValueError(f"batch_norm: expected input (N, C) or (N, C, H, W), got {tuple(x.shape)}")
@@ -89,4 +112,5 @@ def batch_norm(x, gamma, beta, running_mean=None, running_var=None, training=Tru
         )
     if not training and running_mean is None:
         raise ValueError("batch_norm: eval mode (training=False) needs running_mean and running_var")
-    return BatchNorm(array_of(running_mean), array_of(running_var), training, momentum, eps)(x, gamma, beta)
+    return BatchNorm(array_of(running_mean), array_of(running_var), training, momentum, eps,
+                     sync if training else None)(x, gamma, beta)

@@ -1,0 +1,348 @@
+"""Data-parallel training (minigan/distributed.py).
+
+Two kinds of tests:
+- in this process, with stand-ins for the other ranks (a reducer that adds a known "peer" gradient, a
+  fake NCCL that reads the device pointers it is given): the packing, the averaging, the sync-BN
+  formulas, the NCCL id exchange and calls; on the NumPy and the strict (CuPy-like) backends;
+- real runs of tests/distributed_run.py under ``mpiexec -n 2`` (skipped without mpi4py / mpiexec):
+  2 ranks with batch B/2 each against 1 process with batch B, and a killed rank, then --resume.
+"""
+
+import ctypes
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import minigan as mg
+from minigan import backend as backend_module, cli, distributed, training
+from minigan.checkpoint import CheckpointError, load_checkpoint
+from minigan.ops.norm import batch_norm
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN = ROOT / "tests" / "distributed_run.py"
+
+
+def _mpiexec():
+    beside_python = Path(sys.executable).parent / "mpiexec"         # the mpich wheel's, in the venv
+    return str(beside_python) if beside_python.exists() else shutil.which("mpiexec")
+
+
+HAVE_MPI = importlib.util.find_spec("mpi4py") is not None and _mpiexec() is not None
+needs_mpi = pytest.mark.skipif(not HAVE_MPI, reason='needs mpi4py and mpiexec: pip install -e ".[mpi]"')
+
+
+# ----------------------------------------------------------------------------------------------------
+# In this process: stand-ins for the other rank
+# ----------------------------------------------------------------------------------------------------
+class PeerReducer:
+    """The reducer of rank 0 of 2, whose peer holds ``peer`` (a list of arrays, one per call)."""
+
+    def __init__(self, *peer):
+        self.peer, self.calls = list(peer), []
+
+    def all_sum_(self, buf):
+        other = self.peer.pop(0)
+        assert other.shape == buf.shape
+        self.calls.append(buf.size)
+        buf += other
+
+
+def test_average_gradients_is_one_all_reduce_of_every_gradient_end_to_end(backend, xp, rng):
+    params = [mg.tensor(rng.standard_normal(s).astype(np.float32), requires_grad=True) for s in [(3, 4), (4,), (2, 1, 2)]]
+    mine = [rng.standard_normal(p.shape).astype(np.float32) for p in params]
+    theirs = [rng.standard_normal(p.shape).astype(np.float32) for p in params]
+    for p, g in zip(params, mine):
+        p.grad = xp.asarray(g)
+    flat_theirs = xp.asarray(np.concatenate([g.ravel() for g in theirs]))   # (12 + 4 + 4,)
+    reducer = PeerReducer(flat_theirs)
+    dist = distributed.Distributed(0, 2, reducer, host=None)
+    dist.average_gradients(params)
+    assert reducer.calls == [20]                                     # ONE all-reduce of all 20 floats
+    assert dist.sent["gradients"] == 20
+    for p, a, b in zip(params, mine, theirs):
+        assert p.grad.shape == p.shape
+        np.testing.assert_allclose(backend_module.to_numpy(p.grad), (a + b) / 2, rtol=1e-6)
+
+
+def test_shard_takes_this_ranks_rows_and_refuses_an_uneven_batch():
+    x = mg.tensor(np.arange(12, dtype=np.float32).reshape(6, 2))
+    shards = [distributed.Distributed(r, 3, None, None).shard(x).numpy() for r in range(3)]
+    np.testing.assert_array_equal(np.concatenate(shards), x.numpy())
+    np.testing.assert_array_equal(shards[1], [[4, 5], [6, 7]])
+    with pytest.raises(distributed.DistributedError, match="multiple of 4"):
+        distributed.Distributed(0, 4, None, None).shard(x)
+
+
+class TwinShards:
+    """``sync`` for batch_norm when the other rank's shard is a copy of this one: sums double."""
+    world_size = 2
+
+    def all_sum(self, a):
+        return a * 2
+
+
+def test_sync_batch_norm_over_two_equal_shards_is_batch_norm_of_both(backend, xp, rng):
+    x = rng.standard_normal((3, 4, 2, 2))                            # one shard (N=3, C=4)
+    g = rng.standard_normal(x.shape)                                 # upstream gradient of that shard
+    gamma, beta = rng.standard_normal(4) + 1, rng.standard_normal(4)
+    results = []
+    for data, grad, sync in [(x, g, TwinShards()), (np.concatenate([x, x]), np.concatenate([g, g]), None)]:
+        xt = mg.tensor(data, requires_grad=True, dtype=np.float64)
+        gt, bt = (mg.tensor(v, requires_grad=True, dtype=np.float64) for v in (gamma, beta))
+        running = [xp.zeros(4), xp.ones(4)]
+        y = batch_norm(xt, gt, bt, *running, training=True, sync=sync)
+        y.backward(xp.asarray(grad))
+        results.append([backend_module.to_numpy(a) for a in (y.data, xt.grad, gt.grad, bt.grad, *running)])
+    shard, both = results
+    np.testing.assert_allclose(shard[0], both[0][:3], rtol=1e-12)                 # forward
+    np.testing.assert_allclose(shard[1], both[1][:3], rtol=1e-10, atol=1e-12)     # dL/dx of the shard
+    np.testing.assert_allclose(shard[2] * 2, both[2], rtol=1e-12)                 # this shard's half of
+    np.testing.assert_allclose(shard[3] * 2, both[3], rtol=1e-12)                 # dL/dgamma, dL/dbeta
+    np.testing.assert_allclose(shard[4], both[4], rtol=1e-12)                     # running mean and
+    np.testing.assert_allclose(shard[5], both[5], rtol=1e-12)                     # var: M = 24, not 12
+
+
+def test_without_mpi4py_the_error_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mpi4py", None)                 # `import mpi4py` raises ImportError
+    with pytest.raises(distributed.DistributedError, match=r'pip install -e "\.\[mpi\]"'):
+        distributed.start()
+    args = SimpleNamespace(distributed=True, sync_bn=False, batch_size=64)
+    with pytest.raises(SystemExit, match="mpi4py"):
+        cli.setup_distributed(args)
+
+
+def test_sync_bn_without_distributed_is_refused():
+    with pytest.raises(SystemExit, match="--sync-bn needs --distributed"):
+        cli.setup_distributed(SimpleNamespace(distributed=False, sync_bn=True))
+    assert cli.setup_distributed(SimpleNamespace(distributed=False, sync_bn=False)) is None
+
+
+def test_resume_with_another_number_of_ranks_is_refused():
+    spec, config = {"name": "gan"}, training.TrainConfig()
+    meta = {"kind": "gan-training", "model": spec, "config": {"batch_size": config.batch_size}, "batch": 0,
+            "distributed": {"world_size": 2, "sync_bn": False}}
+    with pytest.raises(CheckpointError, match="mpiexec -n 2"):
+        training._check_resumable("ckpt.npz", meta, config, spec, dist=None)
+    two = distributed.Distributed(0, 2, None, None)
+    training._check_resumable("ckpt.npz", meta, config, spec, dist=two)    # the same: accepted
+    del meta["distributed"]                                          # a checkpoint from before: 1 process
+    training._check_resumable("ckpt.npz", meta, config, spec, dist=None)
+
+
+def test_check_same_weights_names_the_parameter_that_drifted():
+    G = mg.nn.Sequential(mg.nn.Linear(2, 3), mg.nn.Linear(3, 1))
+
+    class Host:                                                      # rank 1 is off in parameter 2
+        def all_gather(self, row):
+            other = row.copy()
+            other[4] += 1e-7
+            return np.stack([row, other])
+
+    dist = distributed.Distributed(0, 2, None, Host())
+    with pytest.raises(distributed.DistributedError, match=r"rank 1's weights differ .*0:1\.weight.*at iteration 7"):
+        dist.check_same_weights(G, where="at iteration 7")
+
+
+# --- the NCCL path, with fakes: what it hands to NCCL ----------------------------------------------
+class FakeDeviceArray:
+    """A host array dressed as a CuPy array: .data.ptr, .size, .dtype, .flags."""
+
+    def __init__(self, a):
+        self.a = np.ascontiguousarray(a)
+        self.data = SimpleNamespace(ptr=self.a.ctypes.data)
+        self.size, self.dtype, self.flags, self.shape = self.a.size, self.a.dtype, self.a.flags, self.a.shape
+
+
+class FakeNccl:
+    """cupy.cuda.nccl's names; its communicator sums in a peer's array by reading the raw pointers."""
+    NCCL_FLOAT32, NCCL_FLOAT64, NCCL_INT64, NCCL_SUM = 7, 8, 4, 0
+    C_TYPES = {7: ctypes.c_float, 8: ctypes.c_double, 4: ctypes.c_int64}
+
+    def __init__(self, peer=None):
+        self.peer, self.made_ids, self.log = peer, 0, []
+        fake = self
+
+        class NcclCommunicator:
+            def __init__(self, ndev, comm_id, rank):
+                fake.log.append(("init", ndev, comm_id, rank))
+
+            def allReduce(self, send, recv, count, dtype, op, stream):
+                fake.log.append(("allReduce", count, dtype, op, stream))
+                view = np.ctypeslib.as_array(ctypes.cast(recv, ctypes.POINTER(FakeNccl.C_TYPES[dtype])), (count,))
+                view += fake.peer                                     # in place, at the given address
+
+            def bcast(self, buf, count, dtype, root, stream):
+                fake.log.append(("bcast", count, dtype, root, stream))
+
+        self.NcclCommunicator = NcclCommunicator
+
+    def get_unique_id(self):
+        self.made_ids += 1
+        return tuple(range(-64, 64))                                 # 128 signed chars
+
+
+class FakeComm:
+    """mpi4py's COMM_WORLD for one rank of 2; Bcast copies rank 0's buffer (``sent``) into the others."""
+
+    def __init__(self, rank, sent=None):
+        self.rank, self.sent = rank, sent
+
+    def Get_rank(self):
+        return self.rank
+
+    def Get_size(self):
+        return 2
+
+    def Bcast(self, buf, root=0):
+        if self.rank == root:
+            self.sent = buf.copy()
+        else:
+            buf[:] = self.sent
+
+
+def test_nccl_id_is_made_by_rank_0_and_broadcast_over_mpi():
+    nccl0, nccl1 = FakeNccl(), FakeNccl()
+    rank0 = FakeComm(0)
+    id0 = distributed.exchange_nccl_id(rank0, nccl0)
+    id1 = distributed.exchange_nccl_id(FakeComm(1, sent=rank0.sent), nccl1)
+    assert id0 == id1 == tuple(range(-64, 64))
+    assert (nccl0.made_ids, nccl1.made_ids) == (1, 0)               # rank 1 never makes its own
+
+
+def test_nccl_reducer_passes_pointers_counts_and_types_of_the_arrays():
+    peer = np.arange(5, dtype=np.float32)
+    nccl = FakeNccl(peer=peer)
+    cupy = SimpleNamespace(cuda=SimpleNamespace(get_current_stream=lambda: SimpleNamespace(ptr=4242)))
+    reducer = distributed.NcclReducer(FakeComm(1, sent=np.full(128, 3, dtype=np.int8)), nccl, cupy)
+    assert nccl.log[0] == ("init", 2, (3,) * 128, 1)
+    buf = FakeDeviceArray(np.ones(5, dtype=np.float32))
+    reducer.all_sum_(buf)
+    np.testing.assert_array_equal(buf.a, 1 + peer)                   # summed where buf lives
+    assert nccl.log[1] == ("allReduce", 5, FakeNccl.NCCL_FLOAT32, FakeNccl.NCCL_SUM, 4242)
+    reducer.broadcast_(FakeDeviceArray(np.zeros(3, dtype=np.int64)))
+    assert nccl.log[2] == ("bcast", 3, FakeNccl.NCCL_INT64, 0, 4242)
+    with pytest.raises(distributed.DistributedError, match="float16"):
+        reducer.all_sum_(FakeDeviceArray(np.zeros(2, dtype=np.float16)))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Real runs under mpiexec
+# ----------------------------------------------------------------------------------------------------
+def _run(out, *flags, ranks=None):
+    command = [sys.executable, str(RUN), "--out", str(out), *flags]
+    if ranks is not None:
+        command = [_mpiexec(), "-n", str(ranks), *command, "--distributed"]
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+
+
+def _finished(out, *flags, ranks=None):
+    done = _run(out, *flags, ranks=ranks)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return _state(out)
+
+
+def _state(out):
+    arrays, meta = load_checkpoint(Path(out) / "checkpoint.npz")
+    log = [json.loads(line) for line in (Path(out) / "log.jsonl").read_text().splitlines()]
+    return arrays, meta, [r for r in log if "loss_D" in r]
+
+
+def _assert_same_training(got, want):
+    """The same weights, BatchNorm buffers, Adam states, position and logged losses, to float32 round-off."""
+    (a, meta_a, log_a), (b, meta_b, log_b) = got, want
+    assert sorted(a) == sorted(b)
+    for key in b:
+        np.testing.assert_allclose(a[key], b[key], rtol=1e-5, atol=1e-6, err_msg=key)
+    assert (meta_a["epoch"], meta_a["iteration"]) == (meta_b["epoch"], meta_b["iteration"])
+    assert len(log_a) == len(log_b)
+    for ra, rb in zip(log_a, log_b):
+        for k in ("loss_D", "loss_G", "D_x", "D_G_z"):
+            assert ra[k] == pytest.approx(rb[k], rel=1e-5, abs=1e-6), (ra, rb)
+
+
+@pytest.fixture(scope="module")
+def one_process(tmp_path_factory):
+    """The reference: one process, batch 16 (cached per model)."""
+    runs = {}
+
+    def run(*flags):
+        if flags not in runs:
+            runs[flags] = _finished(tmp_path_factory.mktemp("one_process"), *flags)
+        return runs[flags]
+    return run
+
+
+@needs_mpi
+def test_two_ranks_with_half_batches_train_like_one_process(one_process, tmp_path):
+    two = _finished(tmp_path, ranks=2)
+    assert two[1]["distributed"] == {"world_size": 2, "sync_bn": False}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.npz", "curves.png", "log.jsonl",
+                                                          "samples_epoch001.png", "samples_epoch002.png",
+                                                          "samples_epoch003.png", "samples_latest.png"]
+    _assert_same_training(two, one_process())
+
+
+@needs_mpi
+def test_sync_bn_two_ranks_train_like_one_process(one_process, tmp_path):
+    _assert_same_training(_finished(tmp_path, "--bn", "--sync-bn", ranks=2), one_process("--bn"))
+
+
+@needs_mpi
+@pytest.mark.slow
+def test_per_rank_batch_norm_is_not_the_whole_batchs(one_process, tmp_path):
+    """Without --sync-bn each rank normalises its own 8 examples: not what one process computes (this
+    is also the proof that the sync-bn test above could fail)."""
+    per_rank = _finished(tmp_path, "--bn", ranks=2)
+    with pytest.raises(AssertionError):
+        _assert_same_training(per_rank, one_process("--bn"))
+
+
+@needs_mpi
+def test_a_killed_rank_ends_the_run_and_resume_continues_it(one_process, tmp_path):
+    killed = _run(tmp_path, "--kill-rank", "1", ranks=2)             # rank 1 dies in epoch 2
+    said = killed.stdout + killed.stderr
+    assert killed.returncode != 0, said
+    assert "BAD TERMINATION" in said and "signal 9" in said, said   # mpiexec names the rank's death
+    arrays, meta, _ = _state(tmp_path)                               # the last checkpoint is intact
+    assert (meta["epoch"], meta["iteration"]) == (1, 2)
+    resumed = _finished(tmp_path, "--resume", ranks=2)
+    _assert_same_training(resumed, one_process())                    # as if never killed
+
+
+@needs_mpi
+@pytest.mark.slow
+def test_dcgan_example_runs_distributed_and_writes_one_checkpoint(tmp_path):
+    out = tmp_path / "dcgan"
+    command = [_mpiexec(), "-n", "2", sys.executable, "examples/dcgan_cifar.py", "--distributed",
+               "--dataset", "fake", "--epochs", "1", "--limit", "64", "--batch-size", "32", "--no-progress",
+               "--out", str(out)]
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [p.name for p in out.glob("*.npz")] == ["checkpoint.npz"]
+    assert done.stdout.count('"event": "epoch_end"') == 1            # rank 0 alone reports
+    _, meta = load_checkpoint(out / "checkpoint.npz")
+    assert (meta["iteration"], meta["distributed"]["world_size"]) == (2, 2)
+
+
+@needs_mpi
+def test_an_exception_on_one_rank_aborts_every_rank_instead_of_hanging(tmp_path):
+    """Without the abort, rank 1 would wait in MPI_Finalize and rank 0 in its all-reduce, forever."""
+    script = tmp_path / "fail.py"
+    script.write_text("import numpy as np\nfrom minigan import distributed\nd = distributed.start()\n"
+                      "for i in range(100):\n    if d.rank == 1 and i == 3:\n        raise RuntimeError('disk full')\n"
+                      "    d.average_floats([1.0])\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([_mpiexec(), "-n", "2", sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert done.returncode != 0
+    assert "rank 1 of 2 failed (RuntimeError); aborting every rank" in done.stderr, done.stderr
