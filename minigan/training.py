@@ -33,6 +33,7 @@ from minigan.checkpoint import (CheckpointError, flatten_state, load_checkpoint,
 from minigan.data import batches, num_batches
 from minigan.ops.activations import sigmoid_array
 from minigan.optim import Adam
+from minigan.runfolder import RunFolderError, claim_run_folder, resume_changes  # noqa: F401 (RunFolderError: public)
 from minigan.tensor import Tensor, ones, randn, zeros
 
 
@@ -134,20 +135,24 @@ def health_warnings(history, samples=None, window=200):
     return warnings
 
 
-def save_training_checkpoint(path, G, D, opt_G, opt_D, fixed, position, config, model_spec):
+def save_training_checkpoint(path, G, D, opt_G, opt_D, fixed, position, config, model_spec, num_images=None):
     arrays = {**flatten_state("G/", G.state_dict()), **flatten_state("D/", D.state_dict()),
               **flatten_state("optG/", opt_G.state_dict()), **flatten_state("optD/", opt_D.state_dict()),
               "fixed/noise": fixed[0].data}
     if fixed[1] is not None:
         arrays["fixed/labels"] = fixed[1].data
     meta = {"kind": "gan-training", "model": model_spec, "config": asdict(config), **position,
+            "num_images": num_images,
             "rng_state": backend.get_rng_state() if backend.get_backend() == "numpy" else None,
             "backend": backend.get_backend(), "saved_at": time.strftime("%Y-%m-%d %H:%M:%S")}
     save_checkpoint(path, arrays, meta)
 
 
-def _check_resumable(path, meta, config, model_spec):
-    """Refuse a checkpoint of another model, or one whose batch position means other batches."""
+def _check_resumable(path, meta, config, model_spec, num_images):
+    """Refuse a checkpoint of another model or data, or one whose batch position means other batches.
+
+    Returns the options that changed but may (runfolder.RESUME_MAY_CHANGE), as "name: old -> new".
+    """
     if meta.get("kind") != "gan-training":
         raise CheckpointError(f"{path} is not a training checkpoint (kind {meta.get('kind')!r}); "
                               "--resume needs the checkpoint.npz that train() wrote")
@@ -158,6 +163,7 @@ def _check_resumable(path, meta, config, model_spec):
         raise CheckpointError(f"{path} was saved with batch size {meta['config']['batch_size']}, this run "
                               f"uses {config.batch_size}; its position (batch {meta['batch']}) counts batches "
                               "of the saved size, so resume with that --batch-size")
+    return resume_changes(path, meta, config, num_images)
 
 
 def _trim_log(log_path, iteration):
@@ -195,7 +201,10 @@ def load_generator(path):
         raise CheckpointError(f"{path!r} has no model spec (meta['model']): it is not a GAN training or "
                               f"generator checkpoint (kind {meta.get('kind')!r})")
     G, _ = build(spec)
-    G.load_state_dict(unflatten_state("G/", arrays))
+    try:
+        G.load_state_dict(unflatten_state("G/", arrays))
+    except ValueError as err:                                        # weights of another architecture
+        raise CheckpointError(f"{path}: {err}") from err
     return G.eval(), spec, meta
 
 
@@ -235,17 +244,20 @@ class _StopRequest:
 # The loop
 # ----------------------------------------------------------------------------------------------------
 def train(G, D, images, labels, config, out_dir, model_spec, resume=False, evaluate=None,
-          evaluate_every=0):
+          evaluate_every=0, overwrite=False):
     """Train G and D on float images (N, C, H, W) in [-1, 1] (numpy) and int64 labels (N,).
 
     Writes into ``out_dir``: checkpoint.npz (always the latest), log.jsonl, samples_*.png, curves.png.
-    ``evaluate(G, epoch) -> dict`` (optional) runs every ``evaluate_every`` epochs; its numbers are logged.
-    Returns the list of per-iteration records.
+    A folder that already holds a run is refused (RunFolderError) unless ``resume`` (continue it) or
+    ``overwrite`` (delete its run files, start again). ``evaluate(G, epoch) -> dict`` (optional) runs
+    every ``evaluate_every`` epochs, after the epoch's checkpoint is saved; its numbers are logged, and
+    a failed evaluation is logged as a warning. Returns the list of per-iteration records.
     """
     from minigan.viz import plot_curves, save_image_grid
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    claim_run_folder(out, resume, overwrite)
     ckpt_path, log_path = out / "checkpoint.npz", out / "log.jsonl"
     betas = (config.beta1, config.beta2)
     opt_G, opt_D = Adam(G.parameters(), config.lr, betas), Adam(D.parameters(), config.lr, betas)
@@ -256,7 +268,7 @@ def train(G, D, images, labels, config, out_dir, model_spec, resume=False, evalu
         Path(stale).unlink(missing_ok=True)
     if resume and ckpt_path.exists():
         arrays, meta = load_checkpoint(ckpt_path)
-        _check_resumable(ckpt_path, meta, config, model_spec)
+        changed = _check_resumable(ckpt_path, meta, config, model_spec, len(images))
         G.load_state_dict(unflatten_state("G/", arrays))
         D.load_state_dict(unflatten_state("D/", arrays))
         opt_G.load_state_dict(unflatten_state("optG/", arrays))
@@ -267,15 +279,22 @@ def train(G, D, images, labels, config, out_dir, model_spec, resume=False, evalu
         if meta.get("rng_state") is not None and backend.get_backend() == "numpy":
             backend.set_rng_state(meta["rng_state"])
         print(f"resumed from {ckpt_path}: epoch {position['epoch']}, batch {position['batch']}")
+        if changed:
+            print(f"--resume with changed options (the run goes on with the new values): {'; '.join(changed)}")
+            with open(log_path, "a") as log:
+                log.write(json.dumps({"event": "options_changed", "iteration": position["iteration"],
+                                      "changed": changed}) + "\n")
+        if position["epoch"] >= config.epochs:
+            print(f"--resume: {ckpt_path} already finished epoch {position['epoch']} of {config.epochs}; "
+                  "nothing left to do (pass a larger --epochs to train further)")
+            return []
     elif resume:
         print(f"--resume: no checkpoint in {out} yet, starting from the beginning")
-    elif log_path.exists():
-        log_path.unlink()  # a fresh run starts a fresh log
     if resume:
         _trim_log(log_path, position["iteration"])
 
     def save(pos):
-        save_training_checkpoint(ckpt_path, G, D, opt_G, opt_D, fixed, pos, config, model_spec)
+        save_training_checkpoint(ckpt_path, G, D, opt_G, opt_D, fixed, pos, config, model_spec, len(images))
 
     history, n_per_epoch = [], num_batches(len(images), config.batch_size)
     if n_per_epoch == 0:
@@ -330,7 +349,7 @@ def train(G, D, images, labels, config, out_dir, model_spec, resume=False, evalu
                     return history
             bar.close()
 
-            # --- end of epoch: samples, curves, checkpoint, optional evaluation ----------------------
+            # --- end of epoch: samples, checkpoint, then the optional evaluation, log, curves ---------
             position = {"epoch": epoch + 1, "batch": 0, "iteration": position["iteration"]}
             samples = generate(G, *fixed)
             nrow = 10 if config.conditional else 8
@@ -341,11 +360,15 @@ def train(G, D, images, labels, config, out_dir, model_spec, resume=False, evalu
             epoch_record = {"event": "epoch_end", "epoch": epoch + 1,
                             "seconds": round(time.perf_counter() - epoch_start, 2),
                             "iteration": position["iteration"]}
+            save(position)                                           # first: a failed score loses nothing
             if evaluate is not None and evaluate_every and (epoch + 1) % evaluate_every == 0:
-                epoch_record.update(evaluate(G, epoch + 1))
+                try:
+                    epoch_record.update(evaluate(G, epoch + 1))
+                except Exception as err:  # noqa: BLE001 - any failure of the score: warn, keep training
+                    _warn(None, log, position, f"scoring epoch {epoch + 1} failed ({type(err).__name__}: "
+                                               f"{err}); its checkpoint was saved, training goes on")
             log.write(json.dumps(epoch_record) + "\n")
             log.flush()
-            save(position)
             plot_curves(log_path, out / "curves.png")
             print(json.dumps(epoch_record))
     return history
