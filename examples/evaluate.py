@@ -36,7 +36,7 @@ parser.add_argument("--backend", choices=["numpy", "cupy"], default=None, help=c
 parser.add_argument("--seed", type=cli.nonnegative_int, default=0, help="seed of the generator's noise")
 parser.add_argument("--out", default=None, help="JSON result (default: next to the checkpoint, <checkpoint>.eval.json)")
 args = parser.parse_args()
-fake = args.dataset == "fake"
+fake = args.dataset == "fake" or args.fake
 if args.backend:
     backend.set_backend(args.backend)
 start = time.perf_counter()

@@ -44,7 +44,7 @@ if args.dataset in CLASSIFIERS:                                      # the old s
     args.which, args.dataset = args.dataset, "real"
 if args.which is None:
     parser.error("which classifier? give fashion-mnist or cifar10 as the first argument")
-fake = args.dataset == "fake"
+fake = args.dataset == "fake" or args.fake
 name = dataset_name(args.which)
 epochs = args.epochs if args.epochs is not None else DEFAULTS[name]["epochs"]
 augment = args.augment if args.augment is not None else DEFAULTS[name]["augment"]

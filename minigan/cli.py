@@ -173,11 +173,12 @@ class _OldFakeFlag(argparse.Action):
 
     def __call__(self, parser, namespace, values, option_string=None):
         print(f"{parser.prog}: note: --fake is the old spelling of --dataset fake; use that", file=sys.stderr)
-        namespace.dataset = "fake"
+        namespace.fake = True
 
 
 def add_deprecated_fake_flag(p):
-    p.add_argument("--fake", action=_OldFakeFlag, nargs=0, help="the old spelling of --dataset fake")
+    """``--fake`` -> ``args.fake`` True (with a note); the script reads ``args.dataset == "fake" or args.fake``."""
+    p.add_argument("--fake", action=_OldFakeFlag, nargs=0, default=False, help="the old spelling of --dataset fake")
 
 
 def setup_backend(args):
