@@ -76,6 +76,11 @@ def register_backend(name, array_module, array_type, to_numpy_fn):
     _BACKENDS[name] = (array_module, array_type, to_numpy_fn)
 
 
+def is_registered(name):
+    """Whether ``name`` is a backend loaded in this process (numpy, cupy once loaded, strict in tests)."""
+    return name in _BACKENDS
+
+
 def set_backend(name):
     """Choose the backend on which new arrays and parameters are created."""
     global _active

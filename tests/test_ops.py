@@ -131,17 +131,21 @@ def test_linear_shape_error_names_shapes(make):
 
 
 # --- shape ops -----------------------------------------------------------------------------------------------
-def test_reshape_and_transpose(make, rng):
+def test_reshape_permute_transpose_flatten(make, rng):
     x = randn(rng, 2, 3, 4)
     assert make(x).reshape(6, 4).shape == (6, 4) and make(x).reshape((4, -1)).shape == (4, 6)
-    assert np.allclose(make(x).transpose(2, 0, 1).numpy(), x.transpose(2, 0, 1))
-    assert np.allclose(make(x).transpose().numpy(), x.T)
-    assert make(x).flatten().shape == (2, 12) and make(x[0]).T.shape == (4, 3)
+    assert np.allclose(make(x).permute(2, 0, 1).numpy(), x.transpose(2, 0, 1))
+    assert np.allclose(make(x).permute().numpy(), x.T)
+    assert np.allclose(make(x).transpose(0, 2).numpy(), x.swapaxes(0, 2))      # torch's meaning: swap two
+    assert make(x).flatten().shape == (24,) and make(x).flatten(1).shape == (2, 12)
+    assert make(x).flatten(0, 1).shape == (6, 4) and make(x[0]).T.shape == (4, 3)
     check(lambda a: a.reshape(4, 6), x, make=make)
-    check(lambda a: a.transpose(2, 0, 1), x, make=make)
-    check(lambda a: a.transpose(), x, make=make)
-    check(lambda a: a.transpose(1, -1, 0), x, make=make)
+    check(lambda a: a.permute(2, 0, 1), x, make=make)
+    check(lambda a: a.permute(), x, make=make)
+    check(lambda a: a.permute(1, -1, 0), x, make=make)
+    check(lambda a: a.transpose(-1, 0), x, make=make)
     check(F.flatten, x, make=make)
+    check(lambda a: F.flatten(a, 1, -2), x, make=make)
 
 
 @pytest.mark.parametrize("index", [
