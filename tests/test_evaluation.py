@@ -315,3 +315,12 @@ def test_evaluate_refuses_a_classifier_of_the_wrong_dataset(tmp_path):
                            "--classifier", str(tmp_path / "c.npz"), "--dataset", "fake"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode != 0 and "trained on cifar10" in done.stderr
+
+
+def test_kid_line_shows_no_spread_when_every_subset_is_the_whole_set():
+    from minigan.evaluation import kid_line
+
+    small = {"kid_mean": 0.0123, "kid_std": 0.0, "n_fake": 500, "n_real": 1000}
+    assert "+- 0.000000" not in kid_line(small) and "every subset is the same" in kid_line(small)
+    large = {"kid_mean": 0.0123, "kid_std": 0.0021, "n_fake": 10000, "n_real": 10000}
+    assert kid_line(large) == "KID  0.012300 +- 0.002100"
