@@ -24,7 +24,8 @@ cli.report_user_errors()  # a user mistake ends in one paragraph on stderr, not 
 
 # --- arguments ---------------------------------------------------------------------------------------
 parser = cli.script_parser(__doc__.splitlines()[0])
-parser.add_argument("--steps", type=cli.positive_int, default=2000, help="training iterations (one D step + one G step)")
+parser.add_argument("--steps", type=cli.positive_int, default=2000,
+                    help="training iterations (one D step + one G step)")
 parser.add_argument("--batch-size", type=cli.positive_int, default=256, help="points per batch")
 parser.add_argument("--lr", type=cli.positive_float, default=1e-3, help="Adam learning rate (both networks)")
 parser.add_argument("--seed", type=cli.nonnegative_int, default=0, help="seeds the weights, the data and the noise")

@@ -30,7 +30,7 @@ from minigan.training import TrainingDiverged
 
 DATASETS = {"fashion-mnist": load_fashion_mnist, "cifar10": load_cifar10}
 BACKEND_HELP = "array backend (default: $MINIGAN_BACKEND or numpy); cupy needs an NVIDIA GPU"
-SHARED_OPTIONS_HELP = "The options shared by all scripts (--dataset, --limit, --data-dir) and the exit codes: docs/cli.md"
+SHARED_OPTIONS_HELP = "The options shared by all scripts (--dataset, --limit, --data-dir), exit codes: docs/cli.md"
 
 
 class UsageError(ValueError):
@@ -39,7 +39,7 @@ class UsageError(ValueError):
 
 USER_ERRORS = (UsageError, CheckpointError, DatasetError, DownloadError, BackendError, RunFolderError)
 RUN_FAILURES = (TrainingDiverged,)
-HINTS = {DownloadError: "No internet? Every training script also runs offline on random images: --dataset fake."}
+HINTS = {DownloadError: "No internet? Every script also runs offline, on random images: --dataset fake."}
 
 
 def report_user_errors():
@@ -58,7 +58,7 @@ def _report(exc_type, exc, tb):
         return
     hints = [hint for kind, hint in HINTS.items() if issubclass(exc_type, kind)]
     print("\n".join([f"{prog}: error: {exc}", *hints]), file=sys.stderr)
-    sys.exit(1 if issubclass(exc_type, RUN_FAILURES) else 2)        # raised in the hook: the exit code
+    sys.exit(1 if issubclass(exc_type, RUN_FAILURES) else 2)        # a SystemExit from the hook sets the exit code
 
 
 # --- argparse types: refuse a bad value up front, with the reason ---------------------------------------

@@ -255,6 +255,9 @@ def train(G, D, images, labels, config, out_dir, model_spec, resume=False, evalu
     """
     from minigan.viz import plot_curves, save_image_grid
 
+    if min(config.batch_size, config.d_steps) < 1 or not config.lr > 0 or not 0 < config.real_label <= 1:
+        raise ValueError(f"train: expected batch_size >= 1, d_steps >= 1, lr > 0 and 0 < real_label <= 1, got "
+                         f"{config.batch_size}, {config.d_steps}, {config.lr}, {config.real_label}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     claim_run_folder(out, resume, overwrite)
@@ -330,8 +333,8 @@ def train(G, D, images, labels, config, out_dir, model_spec, resume=False, evalu
                     bar.close()
                     raise TrainingDiverged(
                         f"loss became NaN/Inf at iteration {position['iteration']} (loss_D={loss_D}, "
-                        f"loss_G={loss_G}); the last good checkpoint {ckpt_path} was kept. Lower --lr "
-                        "or resume from it with a different --seed.")
+                        f"loss_G={loss_G}); the last good checkpoint {ckpt_path} was kept. Continue from it "
+                        "with --resume and a lower --lr, or start again with another --seed (--overwrite).")
 
                 # --- sample ----------------------------------------------------------------------------
                 if config.sample_every and position["iteration"] % config.sample_every == 0:

@@ -194,7 +194,8 @@ def test_resume_with_changed_options(finished_run, tmp_path):
     done = run("gan_fashion_mnist.py", *TINY, "--epochs", "2", "--latent-dim", "8", "--out", out, "--resume",
                "--lr", "1e-4")
     assert done.returncode == 0, done.stderr
-    assert "changed options" in done.stdout and "lr: 0.0002 -> 0.0001" in done.stdout and "epochs: 1 -> 2" in done.stdout
+    for fragment in ("changed options", "lr: 0.0002 -> 0.0001", "epochs: 1 -> 2"):
+        assert fragment in done.stdout, done.stdout
     events = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert any(e.get("event") == "options_changed" for e in events)
 

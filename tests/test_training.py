@@ -139,3 +139,14 @@ def test_ctrl_c_saves_and_resume_matches_uninterrupted_run(tmp_path):
         assert np.array_equal(a[key], b[key]), key
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert records[-1]["event"] == "epoch_end"
+
+
+@pytest.mark.parametrize("field, value", [("d_steps", 0), ("batch_size", 0), ("lr", -1.0), ("real_label", 5.0)])
+def test_train_refuses_a_config_that_cannot_train(tmp_path, field, value):
+    images, labels = fake_dataset("fashion-mnist", 32, seed=1)
+    spec = {"name": "gan", "latent_dim": 8}
+    G, D = build(spec)
+    config = TrainConfig(epochs=1, batch_size=16, latent_dim=8, progress=False, **{field: value})
+    with pytest.raises(ValueError, match="expected batch_size >= 1, d_steps >= 1"):
+        train(G, D, to_float_images(images), labels, config, tmp_path, spec)
+    assert not (tmp_path / "checkpoint.npz").exists()

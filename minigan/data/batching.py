@@ -10,8 +10,9 @@ conv layers::
     to_float_images:  uint8 (N, H, W) or (N, H, W, C)  ->  float32 (N, C, H, W),  x / 127.5 - 1
     to_uint8_images:  float (N, C, H, W) in [-1, 1]     ->  uint8 (N, H, W, C),  round((x + 1) * 127.5)
 
-``random_subset`` keeps N of them (``--limit N`` in the scripts). ``batches`` cuts equally long arrays (images, labels) into mini-batches. The arrays stay on the host;
-each batch is gathered there and copied to the active backend once, as a ``Tensor``.
+``random_subset`` keeps N of them (``--limit N`` in the scripts). ``batches`` cuts equally long arrays
+(images, labels) into mini-batches. The arrays stay on the host; each batch is gathered there and
+copied to the active backend once, as a ``Tensor``.
 """
 
 import numpy as np

@@ -233,7 +233,9 @@ class Flatten(Module):
         self.start_dim, self.end_dim = start_dim, end_dim
 
     def extra_repr(self):
-        return "" if (self.start_dim, self.end_dim) == (1, -1) else f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+        if (self.start_dim, self.end_dim) == (1, -1):
+            return ""
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
     def forward(self, x):                                            # (N, d1, d2, ...) -> (N, d1*d2*...)
         _check_tensor(self, x)
