@@ -146,7 +146,7 @@ def test_train_refuses_a_config_that_cannot_train(tmp_path, field, value):
     images, labels = fake_dataset("fashion-mnist", 32, seed=1)
     spec = {"name": "gan", "latent_dim": 8}
     G, D = build(spec)
-    config = TrainConfig(epochs=1, batch_size=16, latent_dim=8, progress=False, **{field: value})
+    config = TrainConfig(**{"epochs": 1, "batch_size": 16, "latent_dim": 8, "progress": False, field: value})
     with pytest.raises(ValueError, match="expected batch_size >= 1, d_steps >= 1"):
         train(G, D, to_float_images(images), labels, config, tmp_path, spec)
     assert not (tmp_path / "checkpoint.npz").exists()
