@@ -97,9 +97,9 @@ def get_backend():
         name = os.environ.get("MINIGAN_BACKEND", "numpy")
         try:
             set_backend(name)
-        except UnknownBackendError as err:
-            raise UnknownBackendError(f"the environment variable MINIGAN_BACKEND is {name!r}: {err}. Set it to "
-                                      "'numpy' or 'cupy', or unset it (numpy)") from None
+        except BackendError as err:                                  # also UnknownBackendError: a typo
+            raise type(err)(f"the environment variable MINIGAN_BACKEND is {name!r}: {err} (set it to 'numpy' "
+                            "or 'cupy', or unset it: numpy)") from None
     return _active
 
 

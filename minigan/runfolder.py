@@ -38,6 +38,9 @@ def run_files(out):
 
 def claim_run_folder(out, resume, overwrite):
     """Refuse to start a run in a folder that holds one; with ``overwrite``, delete that run's files."""
+    if resume and overwrite:
+        raise RunFolderError(f"--resume and --overwrite contradict each other: continue the run in {out}, or "
+                             "delete it and start again, not both")
     existing = run_files(out)
     if resume or not existing:
         return

@@ -94,6 +94,8 @@ def test_a_second_run_into_the_same_folder_is_refused_unless_resume_or_overwrite
     spec = {"name": "gan", "latent_dim": 8}
     G, D = build(spec)
     config = TrainConfig(epochs=1, batch_size=16, latent_dim=8, sample_every=0, progress=False)
+    with pytest.raises(training.RunFolderError, match="contradict"):
+        train(G, D, to_float_images(images), labels, config, tmp_path, spec, resume=True, overwrite=True)
     train(G, D, to_float_images(images), labels, config, tmp_path, spec, overwrite=True)
     assert not (tmp_path / "samples_epoch009.png").exists() and (tmp_path / "samples_epoch001.png").exists()
 
