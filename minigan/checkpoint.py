@@ -162,8 +162,11 @@ def load_checkpoint(path):
     damaged = (f"checkpoint {path!r} is not a readable .npz archive: it may be truncated (a copy or "
                "download that did not finish), corrupted, or a different kind of file. Use another "
                "checkpoint or start training from scratch.")
-    with open(path, "rb") as f:
-        start = f.read(8)
+    try:
+        with open(path, "rb") as f:
+            start = f.read(8)
+    except OSError as err:                                           # a folder, no permission to read
+        raise CheckpointError(f"checkpoint {path!r} cannot be read ({type(err).__name__}: {err})") from err
     if not start.startswith((b"PK", b"\x93NUMPY")):                 # neither a zip archive nor a .npy file
         raise CheckpointError(f"checkpoint {path!r} is not a .npz archive: it starts with bytes {start!r}"
                               f"{_looks_like(start)}. Pass the checkpoint.npz a training run wrote (or one "
