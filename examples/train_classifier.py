@@ -56,6 +56,7 @@ backend.manual_seed(args.seed)
 # --- data: float images (N, C, H, W) in [-1, 1] --------------------------------------------------------
 train_images, train_labels = load_split(name, "train", args.data_dir, fake, args.limit, args.seed)
 test_images, test_labels = load_split(name, "test", args.data_dir, fake, args.limit, args.seed)
+cli.check_one_batch(len(train_images), args.batch_size)
 print(f"{name}{' (fake)' if fake else ''}: {len(train_images)} training, {len(test_images)} test "
       f"images of shape {train_images.shape[1:]}; backend {backend.get_backend()}")
 

@@ -208,4 +208,13 @@ def load_images(name, args, split="train"):
         images, labels = DATASETS[name](root=args.data_dir, split=split)
         images, labels = random_subset(images, labels, args.limit, args.seed)
     print(f"{name} ({args.dataset}, {split}): {len(images)} images of shape {images.shape[1:]}")
+    if split == "train":
+        check_one_batch(len(images), args.batch_size)
     return to_float_images(images), labels
+
+
+def check_one_batch(n_images, batch_size):
+    """Training needs at least one whole batch (the last, incomplete one is dropped)."""
+    if n_images < batch_size:
+        raise UsageError(f"{n_images} training images are fewer than one batch of --batch-size {batch_size}: "
+                         "nothing would be trained. Pass a larger --limit or a smaller --batch-size")

@@ -60,6 +60,8 @@ def refused(done, *fragments, code=2):
     ("sample.py", ["--checkpoint", "missing.npz"], "missing.npz does not exist"),
     ("gan_toy2d.py", ["--steps", "0"], "--steps: expected an integer >= 1"),
     ("train_classifier.py", [], "which classifier?"),
+    ("dcgan_cifar.py", ["--dataset", "fake", "--limit", "10", "--batch-size", "16"], "fewer than one batch"),
+    ("train_classifier.py", ["cifar10", "--dataset", "fake", "--limit", "10"], "fewer than one batch"),
 ])
 def test_bad_option_values_are_refused_with_the_reason(script, args, fragment):
     refused(run(script, *args), fragment)
