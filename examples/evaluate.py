@@ -36,6 +36,8 @@ parser.add_argument("--backend", choices=["numpy", "cupy"], default=None, help=c
 parser.add_argument("--seed", type=cli.nonnegative_int, default=0, help="seed of the generator's noise")
 parser.add_argument("--out", default=None, help="JSON result (default: next to the checkpoint, <checkpoint>.eval.json)")
 args = parser.parse_args()
+if args.n < 2 or (args.limit is not None and args.limit < 2):
+    parser.error("FCD and KID compare two sets of at least 2 images: --n and --limit must be >= 2")
 fake = args.dataset == "fake" or args.fake
 if args.backend:
     backend.set_backend(args.backend)

@@ -58,6 +58,7 @@ def refused(done, *fragments, code=2):
     ("train_classifier.py", ["fashion-mnist", "--epochs", "0"], "--epochs: expected an integer >= 1"),
     ("evaluate.py", ["--checkpoint", "missing.npz", "--classifier", "c.npz"], "missing.npz does not exist"),
     ("sample.py", ["--checkpoint", "missing.npz"], "missing.npz does not exist"),
+    ("evaluate.py", ["--checkpoint", "README.md", "--classifier", "README.md", "--n", "1"], "at least 2 images"),
     ("gan_toy2d.py", ["--steps", "0"], "--steps: expected an integer >= 1"),
     ("train_classifier.py", [], "which classifier?"),
     ("dcgan_cifar.py", ["--dataset", "fake", "--limit", "10", "--batch-size", "16"], "fewer than one batch"),
