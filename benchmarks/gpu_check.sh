@@ -162,7 +162,7 @@ run_all() {
 
     # the smoke run of the main example on fake data
     stage dcgan_fake "${T_DCGAN_FAKE:-120}" python examples/dcgan_cifar.py --backend "$BACKEND" \
-        --dataset fake --epochs 1 --limit "$LIMIT" --out "$OUT/dcgan_fake" --no-progress
+        --dataset fake --epochs 1 --limit "$LIMIT" --out "$OUT/dcgan_fake" --overwrite --no-progress
 
     # one training iteration, CuPy vs PyTorch CUDA, batch 128 and 64, interleaved, fresh processes
     local t_bench
