@@ -239,3 +239,24 @@ def test_activations_forward(make, rng):
                               "Tensor.tanh", "Tensor.sigmoid"])
 def test_activations_gradcheck(make, rng, fn):
     check(fn, away_from_zero(rng, 3, 4, low=0.05), make=make)
+
+
+# --- comparisons, casts, np.asarray (tests/test_tensor_torch.py compares the same with PyTorch) ------------
+def test_comparisons_casts_and_asarray(backend, rng):
+    a, b = rng.integers(0, 3, (4, 5)).astype(np.float32), rng.integers(0, 3, (5,)).astype(np.float32)
+    x = mg.tensor(a, requires_grad=True)
+    for result, expected in [(x == mg.tensor(b), a == b), (x != 1.0, a != 1.0), (x < mg.tensor(b), a < b),
+                             (x <= 1, a <= 1), (x > 0.5, a > 0.5), (x >= mg.tensor(b), a >= b)]:
+        assert result.dtype == np.bool_ and not result.requires_grad
+        assert np.array_equal(result.numpy(), expected)
+    assert (x == None) is False                                      # noqa: E711
+    y = x.astype(np.float64) * 3                                     # the cast stays in the graph
+    y.sum().backward()
+    assert y.dtype == np.float64 and x.grad.dtype == np.float32
+    assert np.array_equal(mg.to_numpy(x.grad), np.full((4, 5), 3.0))
+    if backend == "numpy":
+        assert np.asarray(x.detach()).dtype == np.float32
+        assert isinstance(np.ones((4, 5), dtype=np.float32) * x, mg.Tensor)
+    else:
+        with pytest.raises(TypeError, match="Implicit conversion"):
+            np.asarray(x.detach())
