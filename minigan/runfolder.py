@@ -23,7 +23,8 @@ from minigan.checkpoint import CheckpointError
 RUN_FILES = ("checkpoint.npz", "log.jsonl", "curves.png", "samples_latest.png", "samples_epoch*.png")
 
 # TrainConfig fields: those that may differ on resume (printed and logged), those that must not.
-RESUME_MAY_CHANGE = ("epochs", "progress", "sample_every", "lr", "beta1", "beta2", "real_label", "d_steps")
+# (``progress``, the progress bar, is not part of the run: it is neither.)
+RESUME_MAY_CHANGE = ("epochs", "sample_every", "lr", "beta1", "beta2", "real_label", "d_steps")
 RESUME_MUST_MATCH = ("batch_size", "seed", "latent_dim", "conditional", "num_classes")
 
 
