@@ -201,7 +201,7 @@ run_all() {
 
     # the smoke run of the main example on fake data
     stage dcgan_fake "${T_DCGAN_FAKE:-120}" python examples/dcgan_cifar.py --backend "$BACKEND" \
-        --dataset fake --epochs 1 --limit "$LIMIT" --out "$OUT/dcgan_fake" --no-progress
+        --dataset fake --epochs 1 --limit "$LIMIT" --out "$OUT/dcgan_fake" --overwrite --no-progress
 
     # data-parallel over NCCL: never run on a GPU before this stage
     stage distributed_gpu "${T_DISTRIBUTED_GPU:-150}" bash -c distributed_gpu

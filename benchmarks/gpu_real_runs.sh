@@ -49,7 +49,7 @@ main() {
     # --- meanwhile: CuPy tests and the DCGAN smoke run -----------------------------------------------------
     echo "=== pytest -k cupy"; timeout 130 python -m pytest -q -p no:cacheprovider -k cupy -x 2>&1 | tail -25
     echo "=== dcgan fake"; timeout 60 python examples/dcgan_cifar.py --backend cupy --dataset fake --epochs 1 \
-        --limit 2048 --out "$W/dcgan_fake" --no-progress 2>&1 | tail -3
+        --limit 2048 --out "$W/dcgan_fake" --overwrite --no-progress 2>&1 | tail -3
 
     wait $chain1 $chain2
     tail -3 "$W/classifier.log" "$W/cgan.log" "$W/gan.log"

@@ -1,6 +1,6 @@
 """Make every figure of the docs FROM MINIGAN ITSELF, and refresh the generated parts of the pages.
 
-    python docs/make_figures.py                  # everything (the toy GAN takes 1-3 minutes on a CPU)
+    python docs/make_figures.py                  # everything (the toy GAN: under a minute on a quiet CPU)
     python docs/make_figures.py --list           # the names, with what each one makes
     python docs/make_figures.py --only tables --only outputs
 
@@ -773,7 +773,7 @@ FIGURES = {
     "scatter": (fig_scatter, "transposed_conv_scatter.png: definition 1 (Kiểu 1), copies summed and cropped"),
     "checkerboard": (fig_checkerboard, "checkerboard.png: kernel taps per output pixel, k=3 vs k=4 at s=2"),
     "dcgan_shapes": (fig_dcgan_shapes, "dcgan_shapes.png: the DCGAN shape pyramid of G and D"),
-    "toy2d": (fig_toy2d, "toy2d.png: the toy GAN of examples/gan_toy2d.py (1-3 minutes)"),
+    "toy2d": (fig_toy2d, "toy2d.png: the toy GAN of examples/gan_toy2d.py (under a minute on a quiet CPU)"),
     "runs": (fig_runs, "run_<name>_curves.png / run_<name>_samples.png from runs/<name>/ when present"),
     "tables": (refresh_tables, "the architecture tables between <!-- table:NAME --> markers in the pages"),
     "outputs": (refresh_outputs, "the ```text output under each ```python block of the pages"),

@@ -13,11 +13,13 @@ from minigan import cli
 from minigan.models import build
 from minigan.training import TrainConfig, train
 
+cli.report_user_errors()  # a user mistake ends in one paragraph on stderr, not a traceback (minigan/cli.py)
+
 # --- arguments ---------------------------------------------------------------------------------------
-parser = cli.training_parser(__doc__.splitlines()[1], epochs=5, batch_size=128, out="runs/dcgan_cifar")
+parser = cli.training_parser(__doc__.splitlines()[0], epochs=5, batch_size=128, out="runs/dcgan_cifar")
 parser.add_argument("--kernel-size", type=int, choices=[4, 5], default=4,
                     help="4: stride-2 doubling with even overlap; 5: the Keras model of the book")
-parser.add_argument("--latent-dim", type=int, default=128, help="size of the noise vector z")
+parser.add_argument("--latent-dim", type=cli.positive_int, default=128, help="size of the noise vector z")
 args = parser.parse_args()
 cli.setup_backend(args)
 dist = cli.setup_distributed(args)  # None unless --distributed (under mpiexec -n W)
@@ -36,4 +38,5 @@ config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                      real_label=args.real_label, d_steps=args.d_steps, progress=not args.no_progress)
 evaluate = cli.epoch_evaluator(args, "cifar10", spec)  # None unless --classifier is given
 train(G, D, images, labels, config, args.out, spec, resume=args.resume, evaluate=evaluate,
-      evaluate_every=args.eval_every, distributed=dist)
+      evaluate_every=args.eval_every, overwrite=args.overwrite,
+      distributed=dist)

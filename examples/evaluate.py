@@ -10,7 +10,6 @@ gan and cgan are compared with the Fashion-MNIST test set, dcgan with the CIFAR-
 FCD is measured in minigan's own classifier feature space: not comparable to published Inception FID.
 """
 
-import argparse
 import json
 import os
 import time
@@ -20,20 +19,26 @@ from minigan.data import CIFAR10_CLASSES, FASHION_MNIST_CLASSES
 from minigan.evaluation import (DATASET_OF_MODEL, FCD_NOTE, evaluate_generator, load_classifier, load_generator,
                                 load_split, report_lines)
 
+cli.report_user_errors()  # a user mistake ends in one paragraph on stderr, not a traceback (minigan/cli.py)
+
 # --- arguments ---------------------------------------------------------------------------------------
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                 formatter_class=cli.HelpFormatter)
-parser.add_argument("--checkpoint", required=True, help="training checkpoint or generator-only checkpoint")
-parser.add_argument("--classifier", required=True, help="classifier checkpoint from train_classifier.py")
-parser.add_argument("--n", type=int, default=10000, help="number of generated images")
-parser.add_argument("--data-dir", default=None, help="folder with the dataset files (downloaded if missing)")
-parser.add_argument("--fake", action="store_true", help="random 'real' test images (offline smoke test)")
-parser.add_argument("--limit", type=int, default=None, help="use a random subset of N real test images")
-parser.add_argument("--batch-size", type=int, default=500, help="images per forward pass (G and the classifier)")
+parser = cli.script_parser(__doc__.splitlines()[0])
+parser.add_argument("--checkpoint", type=cli.existing_file, required=True,
+                    help="training checkpoint or generator-only checkpoint")
+parser.add_argument("--classifier", type=cli.existing_file, required=True,
+                    help="classifier checkpoint from train_classifier.py")
+parser.add_argument("--n", type=cli.positive_int, default=10000, help="number of generated images")
+cli.add_data_options(parser)                                         # --dataset real|fake, --data-dir, --limit
+cli.add_deprecated_fake_flag(parser)
+parser.add_argument("--batch-size", type=cli.positive_int, default=500,
+                    help="images per forward pass (G and the classifier)")
 parser.add_argument("--backend", choices=["numpy", "cupy"], default=None, help=cli.BACKEND_HELP)
-parser.add_argument("--seed", type=int, default=0, help="seed of the generator's noise")
+parser.add_argument("--seed", type=cli.nonnegative_int, default=0, help="seed of the generator's noise")
 parser.add_argument("--out", default=None, help="JSON result (default: next to the checkpoint, <checkpoint>.eval.json)")
 args = parser.parse_args()
+if args.n < 2 or (args.limit is not None and args.limit < 2):
+    parser.error("FCD and KID compare two sets of at least 2 images: --n and --limit must be >= 2")
+fake = args.dataset == "fake" or args.fake
 if args.backend:
     backend.set_backend(args.backend)
 start = time.perf_counter()
@@ -43,9 +48,9 @@ G, spec, g_meta = load_generator(args.checkpoint)
 dataset = DATASET_OF_MODEL[spec["name"]]
 classifier, c_meta = load_classifier(args.classifier)
 if c_meta["dataset"] != dataset:
-    raise SystemExit(f"the classifier was trained on {c_meta['dataset']}, but a {spec['name']} generator "
-                     f"makes {dataset} images; pass a {dataset} classifier")
-test_images, test_labels = load_split(dataset, "test", args.data_dir, args.fake, args.limit)
+    raise cli.UsageError(f"the classifier was trained on {c_meta['dataset']}, but a {spec['name']} generator "
+                         f"makes {dataset} images; pass a {dataset} classifier")
+test_images, test_labels = load_split(dataset, "test", args.data_dir, fake, args.limit, args.seed)
 print(f"generator: {spec} (epoch {g_meta.get('epoch', '?')}); classifier: {c_meta['architecture']} "
       f"(test accuracy {c_meta.get('test_accuracy', float('nan')):.4f}); backend {backend.get_backend()}")
 
@@ -60,7 +65,7 @@ out = args.out or os.path.splitext(args.checkpoint)[0] + ".eval.json"
 record = {"checkpoint": args.checkpoint, "classifier": args.classifier, "dataset": dataset, "model": spec,
           "epoch": g_meta.get("epoch"), "iteration": g_meta.get("iteration"),
           "classifier_meta": {k: c_meta.get(k) for k in ("architecture", "test_accuracy", "epochs")},
-          "fake_real_test_set": args.fake, "seed": args.seed, "backend": backend.get_backend(),
+          "fake_real_test_set": fake, "seed": args.seed, "backend": backend.get_backend(),
           "seconds": round(time.perf_counter() - start, 2), "note": FCD_NOTE, **result}
 with open(out, "w") as f:
     json.dump(record, f, indent=1)

@@ -8,9 +8,11 @@ from minigan import cli
 from minigan.models import build
 from minigan.training import TrainConfig, train
 
+cli.report_user_errors()  # a user mistake ends in one paragraph on stderr, not a traceback (minigan/cli.py)
+
 # --- arguments ---------------------------------------------------------------------------------------
-parser = cli.training_parser(__doc__.splitlines()[1], epochs=20, batch_size=64, out="runs/gan_fashion_mnist")
-parser.add_argument("--latent-dim", type=int, default=100, help="size of the noise vector z")
+parser = cli.training_parser(__doc__.splitlines()[0], epochs=20, batch_size=64, out="runs/gan_fashion_mnist")
+parser.add_argument("--latent-dim", type=cli.positive_int, default=100, help="size of the noise vector z")
 args = parser.parse_args()
 cli.setup_backend(args)
 dist = cli.setup_distributed(args)  # None unless --distributed (under mpiexec -n W)
@@ -29,4 +31,5 @@ config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                      real_label=args.real_label, d_steps=args.d_steps, progress=not args.no_progress)
 evaluate = cli.epoch_evaluator(args, "fashion-mnist", spec)  # None unless --classifier is given
 train(G, D, images, labels, config, args.out, spec, resume=args.resume, evaluate=evaluate,
-      evaluate_every=args.eval_every, distributed=dist)
+      evaluate_every=args.eval_every, overwrite=args.overwrite,
+      distributed=dist)

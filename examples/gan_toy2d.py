@@ -10,7 +10,6 @@ or two blobs, that is mode collapse (docs/gan.md). Each step is the same D step 
 GANs use (minigan/training.py).
 """
 
-import argparse
 import math
 from pathlib import Path
 
@@ -21,14 +20,16 @@ from minigan import cli, nn
 from minigan.training import TrainConfig, d_step, g_step, generate
 from minigan.viz import _pyplot
 
+cli.report_user_errors()  # a user mistake ends in one paragraph on stderr, not a traceback (minigan/cli.py)
+
 # --- arguments ---------------------------------------------------------------------------------------
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[1],
-                                 formatter_class=cli.HelpFormatter)
-parser.add_argument("--steps", type=int, default=2000, help="training iterations (one D step + one G step)")
-parser.add_argument("--batch-size", type=int, default=256, help="points per batch")
-parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (both networks)")
-parser.add_argument("--seed", type=int, default=0, help="seeds the weights, the data and the noise")
-parser.add_argument("--snapshots", type=int, default=6, help="panels in the picture")
+parser = cli.script_parser(__doc__.splitlines()[0])
+parser.add_argument("--steps", type=cli.positive_int, default=2000,
+                    help="training iterations (one D step + one G step)")
+parser.add_argument("--batch-size", type=cli.positive_int, default=256, help="points per batch")
+parser.add_argument("--lr", type=cli.positive_float, default=1e-3, help="Adam learning rate (both networks)")
+parser.add_argument("--seed", type=cli.nonnegative_int, default=0, help="seeds the weights, the data and the noise")
+parser.add_argument("--snapshots", type=cli.positive_int, default=6, help="panels in the picture")
 parser.add_argument("--backend", choices=["numpy", "cupy"], default=None, help=cli.BACKEND_HELP)
 parser.add_argument("--out", default="runs/gan_toy2d", help="folder for toy2d.png")
 args = parser.parse_args()

@@ -6,9 +6,10 @@
 
 Writes OUT/grid.png, OUT/interpolation.png (and OUT/class_<k>.png for a cGAN). ``--save-npz`` writes N
 raw samples: ``images`` uint8 (N, H, W, C) and, for a cGAN, their ``labels`` (balanced over classes).
+BatchNorm uses the running statistics saved in the checkpoint (``--batchnorm eval``, as evaluate.py
+scores G), so an image depends only on its own noise, not on --batch-size or the other images drawn.
 """
 
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -21,16 +22,22 @@ from minigan.tensor import Tensor
 from minigan.training import generate, load_generator
 from minigan.viz import save_image_grid
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[1],
-                                 formatter_class=cli.HelpFormatter)
-parser.add_argument("--checkpoint", required=True, help="a training checkpoint (or a generator-only file)")
+cli.report_user_errors()  # a user mistake ends in one paragraph on stderr, not a traceback (minigan/cli.py)
+
+parser = cli.script_parser(__doc__.splitlines()[0])
+parser.add_argument("--checkpoint", type=cli.existing_file, required=True,
+                    help="a training checkpoint (or a generator-only file)")
 parser.add_argument("--out", default="samples", help="folder for the PNGs")
-parser.add_argument("--n", type=int, default=64, help="images in the grid / in --save-npz")
-parser.add_argument("--class-id", type=int, default=None, help="cGAN: draw only this class")
-parser.add_argument("--steps", type=int, default=10, help="images per interpolation row")
+parser.add_argument("--n", type=cli.positive_int, default=64, help="images in the grid / in --save-npz")
+parser.add_argument("--class-id", type=cli.nonnegative_int, default=None, help="cGAN: draw only this class")
+parser.add_argument("--steps", type=cli.positive_int, default=10, help="images per interpolation row")
 parser.add_argument("--save-npz", default=None, help="write N raw samples to this .npz file")
-parser.add_argument("--batch-size", type=int, default=500, help="images generated per forward pass")
-parser.add_argument("--seed", type=int, default=0, help="seed of the noise")
+parser.add_argument("--batch-size", type=cli.positive_int, default=500, help="images generated per forward pass")
+parser.add_argument("--batchnorm", choices=["eval", "batch"], default="eval",
+                    help="eval: BatchNorm's running statistics from the checkpoint (each image depends only on "
+                         "its noise); batch: the statistics of each generated batch, as training's sample "
+                         "grids (images then depend on --batch-size)")
+parser.add_argument("--seed", type=cli.nonnegative_int, default=0, help="seed of the noise")
 parser.add_argument("--backend", choices=["numpy", "cupy"], default=None, help=cli.BACKEND_HELP)
 args = parser.parse_args()
 if args.backend:
@@ -38,19 +45,24 @@ if args.backend:
 mg.manual_seed(args.seed)
 
 # --- the generator, rebuilt from the spec stored in the checkpoint --------------------------------------
-G, spec, _ = load_generator(args.checkpoint)
-G.train()  # BatchNorm with the statistics of the generated batch, as during training's sample grids
+G, spec, _ = load_generator(args.checkpoint)              # in eval mode
+if args.batchnorm == "batch":
+    G.train()  # BatchNorm with the statistics of the generated batch, as during training's sample grids
 conditional = spec["name"] == "cgan"
+if args.class_id is not None and not conditional:
+    raise cli.UsageError(f"--class-id needs a conditional model (cgan), but {args.checkpoint} holds a "
+                         f"{spec['name']} generator, which cannot be asked for a class; leave out --class-id")
 num_classes = spec.get("num_classes", 10)
 latent_dim = spec.get("latent_dim", 100)
+if conditional and args.class_id is not None and args.class_id >= num_classes:
+    raise cli.UsageError(f"--class-id must be in 0..{num_classes - 1} for this {num_classes}-class model, "
+                         f"got {args.class_id}")
 out = Path(args.out)
 out.mkdir(parents=True, exist_ok=True)
 
 
 def labels_for(n, class_id=None):
     if class_id is not None:
-        if not 0 <= class_id < num_classes:
-            raise SystemExit(f"--class-id must be in 0..{num_classes - 1}, got {class_id}")
         values = np.full(n, class_id)
     else:
         values = np.arange(n) % num_classes                          # balanced over classes

@@ -44,6 +44,10 @@ class BackendError(RuntimeError):
     """The requested backend cannot be used on this machine."""
 
 
+class UnknownBackendError(BackendError, ValueError):
+    """A backend name that minigan does not know (a typo in --backend or $MINIGAN_BACKEND)."""
+
+
 def _load_cupy():
     """Import CuPy and check that a GPU is visible; register it as the "cupy" backend."""
     if "cupy" in _BACKENDS:
@@ -84,20 +88,30 @@ def register_backend(name, array_module, array_type, to_numpy_fn):
     _BACKENDS[name] = (array_module, array_type, to_numpy_fn)
 
 
+def is_registered(name):
+    """Whether ``name`` is a backend loaded in this process (numpy, cupy once loaded, strict in tests)."""
+    return name in _BACKENDS
+
+
 def set_backend(name):
     """Choose the backend on which new arrays and parameters are created."""
     global _active
     if name == "cupy":
         _load_cupy()
     if name not in _BACKENDS:
-        raise ValueError(f"unknown backend {name!r}; expected one of 'numpy', 'cupy'")
+        raise UnknownBackendError(f"unknown backend {name!r}; expected one of 'numpy', 'cupy'")
     _active = name
 
 
 def get_backend():
     """The name of the active backend ("numpy" unless set_backend or MINIGAN_BACKEND says otherwise)."""
     if _active is None:
-        set_backend(os.environ.get("MINIGAN_BACKEND", "numpy"))
+        name = os.environ.get("MINIGAN_BACKEND", "numpy")
+        try:
+            set_backend(name)
+        except BackendError as err:                                  # also UnknownBackendError: a typo
+            raise type(err)(f"the environment variable MINIGAN_BACKEND is {name!r}: {err} (set it to 'numpy' "
+                            "or 'cupy', or unset it: numpy)") from None
     return _active
 
 

@@ -163,6 +163,15 @@ def load_checkpoint(path):
                "download that did not finish), corrupted, or a different kind of file. Use another "
                "checkpoint or start training from scratch.")
     try:
+        with open(path, "rb") as f:
+            start = f.read(8)
+    except OSError as err:                                           # a folder, no permission to read
+        raise CheckpointError(f"checkpoint {path!r} cannot be read ({type(err).__name__}: {err})") from err
+    if not start.startswith((b"PK", b"\x93NUMPY")):                 # neither a zip archive nor a .npy file
+        raise CheckpointError(f"checkpoint {path!r} is not a .npz archive: it starts with bytes {start!r}"
+                              f"{_looks_like(start)}. Pass the checkpoint.npz a training run wrote (or one "
+                              "written by minigan.save_checkpoint).")
+    try:
         archive = np.load(path, allow_pickle=False)
     except _READ_ERRORS as err:
         raise CheckpointError(f"{damaged} ({type(err).__name__}: {err})") from err
@@ -180,8 +189,8 @@ def load_checkpoint(path):
                     raise CheckpointError(
                         f"checkpoint {path!r}: entry {key!r} contains pickled Python objects. minigan "
                         "refuses to unpickle them for safety (unpickling can run arbitrary code); "
-                        "minigan checkpoints only hold numeric arrays. Only load such a file with "
-                        "np.load(allow_pickle=True) if you fully trust where it came from."
+                        "minigan checkpoints only hold numeric arrays, so this file was not written by "
+                        "minigan. Use a checkpoint that a minigan training run wrote."
                     ) from err
                 raise CheckpointError(f"{damaged} (entry {key!r}: {err})") from err
             except _READ_ERRORS as err:
@@ -192,6 +201,16 @@ def load_checkpoint(path):
 
     meta = _parse_meta(path, arrays.pop(META_KEY, None))
     return arrays, meta
+
+
+def _looks_like(start):
+    """', which look like a PNG image' etc. for the first bytes of a file that is not a checkpoint."""
+    kinds = {b"\x89PNG": "a PNG image", b"\xff\xd8": "a JPEG image", b"\x1f\x8b": "a gzip file",
+             b"\x80": "a Python pickle", b"GIF8": "a GIF image"}
+    for magic, kind in kinds.items():
+        if start.startswith(magic):
+            return f", which look like {kind}"
+    return ""
 
 
 def _parse_meta(path, raw):

@@ -1,16 +1,115 @@
-"""Command-line pieces shared by the example scripts: common arguments and dataset loading.
+"""Command-line pieces shared by the example scripts: common arguments, checks, dataset loading, errors.
 
 Reading order: training -> **cli** -> examples/. The examples stay linear scripts; what they share is
-here so that ``--help`` reads the same everywhere.
+here so that ``--help`` reads the same everywhere. docs/cli.md describes the shared options.
+
+User mistakes end in one paragraph, not a traceback
+---------------------------------------------------
+Every example calls ``cli.report_user_errors()`` first. From then on, an exception of a type in
+``USER_ERRORS`` (no internet, a damaged checkpoint, a run folder in use, options that do not fit
+together, ...) that reaches the top of the script is printed as one paragraph on stderr - the message
+says what was expected, what was found and how to fix it - and the script exits with code 2, like
+argparse does for a bad option. ``RUN_FAILURES`` (the run started, then failed: TrainingDiverged) exit
+with code 1, Ctrl-C with 130, and any other exception - a bug - keeps its full traceback. It works
+through ``sys.excepthook``, so the scripts keep their top-to-bottom form and a debugger still stops
+at the exception (``python -m pdb`` does not use the hook). To treat another exception class as a user
+mistake, add it to ``USER_ERRORS``.
 """
 
 import argparse
+import os
+import sys
 
 from minigan import backend
-from minigan.data import fake_dataset, load_cifar10, load_fashion_mnist, to_float_images
+from minigan.backend import BackendError
+from minigan.checkpoint import CheckpointError
+from minigan.data import (DatasetError, DownloadError, fake_dataset, load_cifar10, load_fashion_mnist,
+                          random_subset, to_float_images)
+from minigan.runfolder import RunFolderError
+from minigan.training import TrainingDiverged
 
 DATASETS = {"fashion-mnist": load_fashion_mnist, "cifar10": load_cifar10}
 BACKEND_HELP = "array backend (default: $MINIGAN_BACKEND or numpy); cupy needs an NVIDIA GPU"
+SHARED_OPTIONS_HELP = "The options shared by all scripts (--dataset, --limit, --data-dir), exit codes: docs/cli.md"
+
+
+class UsageError(ValueError):
+    """Options that do not fit together, or a value only the script can check (e.g. --class-id)."""
+
+
+USER_ERRORS = (UsageError, CheckpointError, DatasetError, DownloadError, BackendError, RunFolderError)
+RUN_FAILURES = (TrainingDiverged,)
+HINTS = {DownloadError: "No internet? Every script also runs offline, on random images: --dataset fake."}
+
+
+def report_user_errors():
+    """From now on: user mistakes -> one paragraph on stderr, exit 2; failed runs -> exit 1 (see above)."""
+    sys.excepthook = _report
+
+
+def _report(exc_type, exc, tb):
+    prog = os.path.basename(sys.argv[0])
+    sys.stdout.flush()                                               # what the script printed comes first
+    if issubclass(exc_type, KeyboardInterrupt):
+        print(f"{prog}: interrupted (Ctrl-C); a training run keeps its last checkpoint (--resume)", file=sys.stderr)
+        sys.exit(130)
+    if not issubclass(exc_type, USER_ERRORS + RUN_FAILURES):
+        sys.__excepthook__(exc_type, exc, tb)                        # a bug: the full traceback
+        return
+    hints = [hint for kind, hint in HINTS.items() if issubclass(exc_type, kind)]
+    print("\n".join([f"{prog}: error: {exc}", *hints]), file=sys.stderr)
+    sys.exit(1 if issubclass(exc_type, RUN_FAILURES) else 2)        # a SystemExit from the hook sets the exit code
+
+
+# --- argparse types: refuse a bad value up front, with the reason ---------------------------------------
+def positive_int(text):
+    """An int >= 1 (epochs, batch sizes, counts)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
+    return value
+
+
+def nonnegative_int(text):
+    """An int >= 0 (seeds; intervals where 0 means "never")."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text}")
+    return value
+
+
+def positive_float(text):
+    """A finite float > 0 (learning rates)."""
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+    return value
+
+
+def label_value(text):
+    """A BCE target for real images: in (0, 1] (1: plain, 0.9: one-sided label smoothing)."""
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1] (1, or 0.9 for label smoothing), got {text}")
+    return value
+
+
+def existing_file(text):
+    """A path to a file that exists (checkpoints, classifiers)."""
+    if not os.path.isfile(text):
+        what = "is a folder, not a file" if os.path.isdir(text) else "does not exist"
+        raise argparse.ArgumentTypeError(f"{text} {what}")
+    return text
+
+
+def existing_dir(text):
+    """A folder that exists (--data-dir): a mistyped path is refused, never created."""
+    if not os.path.isdir(text):
+        what = "is a file, not a folder" if os.path.exists(text) else "does not exist"
+        raise argparse.ArgumentTypeError(
+            f"{text} {what}. Pass the folder that holds the dataset files (or its parent); to download "
+            "there, create the folder first, or leave out --data-dir to use the default cache")
+    return text
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -25,35 +124,66 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 def training_parser(description, *, epochs, batch_size, out, sample_every=500):
     """An ArgumentParser with the options every training example takes."""
-    p = argparse.ArgumentParser(description=description, formatter_class=HelpFormatter)
+    p = script_parser(description)
     p.add_argument("--backend", choices=["numpy", "cupy"], default=None, help=BACKEND_HELP)
-    p.add_argument("--epochs", type=int, default=epochs, help="passes over the training set")
-    p.add_argument("--batch-size", type=int, default=batch_size, help="images per batch (both networks)")
-    p.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate (both networks)")
-    p.add_argument("--seed", type=int, default=0, help="seeds the weights, the batch order and the noise")
-    p.add_argument("--data-dir", default=None,
-                   help="folder with the dataset files (default: $MINIGAN_DATA or ~/.cache/minigan/<name>, "
-                        "downloaded there if missing)")
-    p.add_argument("--dataset", choices=["real", "fake"], default="real",
-                   help="'fake': random images of the right shape (offline smoke tests)")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N training images")
+    p.add_argument("--epochs", type=positive_int, default=epochs, help="passes over the training set")
+    p.add_argument("--batch-size", type=positive_int, default=batch_size, help="images per batch (both networks)")
+    p.add_argument("--lr", type=positive_float, default=2e-4, help="Adam learning rate (both networks)")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="seeds the weights, the batch order and the noise")
+    add_data_options(p)
     p.add_argument("--out", default=out, help="output folder: checkpoint.npz, log.jsonl, PNGs")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
-    p.add_argument("--sample-every", type=int, default=sample_every,
+    p.add_argument("--resume", action="store_true", help="continue the run in OUT (from OUT/checkpoint.npz)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="delete the run already in OUT (checkpoint, log, PNGs) and start again")
+    p.add_argument("--sample-every", type=nonnegative_int, default=sample_every,
                    help="iterations between sample grids (0: epoch ends only)")
-    p.add_argument("--real-label", type=float, default=1.0, help="target for real images (0.9: label smoothing)")
-    p.add_argument("--d-steps", type=int, default=1, help="discriminator updates per generator update")
+    p.add_argument("--real-label", type=label_value, default=1.0,
+                   help="target for real images (0.9: label smoothing)")
+    p.add_argument("--d-steps", type=positive_int, default=1, help="discriminator updates per generator update")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
-    p.add_argument("--classifier", default=None,
+    p.add_argument("--classifier", type=existing_file, default=None,
                    help="a classifier checkpoint (examples/train_classifier.py): score G every --eval-every epochs")
-    p.add_argument("--eval-every", type=int, default=1, help="epochs between scores (with --classifier)")
-    p.add_argument("--eval-n", type=int, default=2000, help="generated images per score (with --classifier)")
+    p.add_argument("--eval-every", type=positive_int, default=1, help="epochs between scores (with --classifier)")
+    p.add_argument("--eval-n", type=positive_int, default=2000, help="generated images per score (with --classifier)")
     p.add_argument("--distributed", action="store_true",
                    help="data-parallel over the processes of `mpiexec -n W` (docs/distributed.md); "
                         "--batch-size is the whole batch, B/W per rank")
     p.add_argument("--sync-bn", action="store_true",
                    help="with --distributed: BatchNorm statistics over the whole batch, not each rank's shard")
     return p
+
+
+def script_parser(description):
+    """An ArgumentParser with minigan's help layout and the pointer to docs/cli.md."""
+    return argparse.ArgumentParser(description=description, epilog=SHARED_OPTIONS_HELP,
+                                   formatter_class=HelpFormatter)
+
+
+def add_data_options(p, old_spellings=()):
+    """--dataset, --data-dir, --limit: one meaning in every script (docs/cli.md).
+
+    ``old_spellings``: more --dataset values the script still accepts (and translates), not shown in --help.
+    """
+    p.add_argument("--dataset", choices=["real", "fake", *old_spellings], default="real", metavar="{real,fake}",
+                   help="'fake': random images of the right shape (offline smoke tests)")
+    p.add_argument("--data-dir", type=existing_dir, default=None,
+                   help="folder with the dataset files, or its parent (default: $MINIGAN_DATA or "
+                        "~/.cache/minigan, downloaded there if missing)")
+    p.add_argument("--limit", type=positive_int, default=None,
+                   help="use N images of each split: a random subset fixed by --seed (fake: N images)")
+
+
+class _OldFakeFlag(argparse.Action):
+    """``--fake``, the old spelling of ``--dataset fake`` (evaluate.py, train_classifier.py): still works."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"{parser.prog}: note: --fake is the old spelling of --dataset fake; use that", file=sys.stderr)
+        namespace.fake = True
+
+
+def add_deprecated_fake_flag(p):
+    """``--fake`` -> ``args.fake`` True (with a note); the script reads ``args.dataset == "fake" or args.fake``."""
+    p.add_argument("--fake", action=_OldFakeFlag, nargs=0, default=False, help="the old spelling of --dataset fake")
 
 
 def setup_backend(args):
@@ -95,13 +225,19 @@ def epoch_evaluator(args, name, spec):
 
 def load_images(name, args, split="train"):
     """(float images NCHW in [-1, 1], int64 labels) of a dataset, real or fake, limited to --limit."""
-    if args.limit is not None and args.limit < 1:
-        raise SystemExit(f"--limit must be >= 1, got {args.limit}")
     if args.dataset == "fake":
-        images, labels = fake_dataset(name, args.limit or 512, seed=args.seed)
+        images, labels = fake_dataset(name, args.limit or 512, seed=args.seed + (split == "test"))
     else:
         images, labels = DATASETS[name](root=args.data_dir, split=split)
-        if args.limit and split == "train":
-            images, labels = images[:args.limit], labels[:args.limit]
+        images, labels = random_subset(images, labels, args.limit, args.seed)
     print(f"{name} ({args.dataset}, {split}): {len(images)} images of shape {images.shape[1:]}")
+    if split == "train":
+        check_one_batch(len(images), args.batch_size)
     return to_float_images(images), labels
+
+
+def check_one_batch(n_images, batch_size):
+    """Training needs at least one whole batch (the last, incomplete one is dropped)."""
+    if n_images < batch_size:
+        raise UsageError(f"{n_images} training images are fewer than one batch of --batch-size {batch_size}: "
+                         "nothing would be trained. Pass a larger --limit or a smaller --batch-size")

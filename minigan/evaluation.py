@@ -31,7 +31,7 @@ import numpy as np
 from minigan import backend
 from minigan.autograd import no_grad
 from minigan.checkpoint import CheckpointError, flatten_state, load_checkpoint, save_checkpoint, unflatten_state
-from minigan.data import fake_dataset, load_cifar10, load_fashion_mnist, to_float_images
+from minigan.data import fake_dataset, load_cifar10, load_fashion_mnist, random_subset, to_float_images
 from minigan.metrics import frechet_distance, kernel_inception_distance
 from minigan.models.classifier import build_classifier
 from minigan.ops.crossentropy import cross_entropy
@@ -60,18 +60,14 @@ def load_split(name, split, data_dir=None, fake=False, limit=None, seed=0):
     """(float32 images (N, C, H, W) in [-1, 1], int64 labels (N,)) of one split, on the host.
 
     ``fake``: random noise images of the right shape (``limit`` of them, default 512) for smoke tests.
-    ``limit``: keep a random subset of ``limit`` images (fixed by ``seed``, in the split's order). Not
-    simply the first ones: a split may be grouped by class (the shared CIFAR-10 copy's test set is all
-    airplanes first), and its first images would all be of one class.
+    ``limit``: keep a random subset of ``limit`` images (``data.random_subset``: fixed by ``seed``, in the
+    split's order), as ``--limit`` does in every script.
     """
     name = dataset_name(name)
     if fake:
         images, labels = fake_dataset(name, limit or 512, seed=seed + (split == "test"))
     else:
-        images, labels = LOADERS[name](root=data_dir, split=split)
-        if limit is not None and limit < len(images):
-            keep = np.sort(np.random.default_rng(seed).permutation(len(images))[:limit])   # (limit,)
-            images, labels = images[keep], labels[keep]
+        images, labels = random_subset(*LOADERS[name](root=data_dir, split=split), limit, seed)
     return to_float_images(images), labels
 
 
@@ -159,7 +155,10 @@ def load_classifier(path):
         raise CheckpointError(f"{path!r} is not a classifier checkpoint (its kind is {meta.get('kind')!r}); "
                               "train one with examples/train_classifier.py")
     model = build_classifier(meta["dataset"])
-    model.load_state_dict(unflatten_state("C/", arrays))
+    try:
+        model.load_state_dict(unflatten_state("C/", arrays))
+    except ValueError as err:                                        # weights of another architecture
+        raise CheckpointError(f"{path}: {err}") from err
     return model.eval(), meta
 
 
@@ -310,10 +309,18 @@ def export_generator(training_checkpoint, path):
                     {"kind": "generator", "source": os.fspath(training_checkpoint), **keep})
 
 
+def kid_line(result, subset_size=1000):
+    """'KID mean +- std'; no +- when both sets fit in one subset (every subset is the whole set: no spread)."""
+    if max(result["n_fake"], result["n_real"]) <= subset_size:
+        return (f"KID  {result['kid_mean']:.6f}   (no +-: {result['n_fake']} generated and {result['n_real']} "
+                f"real images fit in one subset of {subset_size}, so every subset is the same)")
+    return f"KID  {result['kid_mean']:.6f} +- {result['kid_std']:.6f}"
+
+
 def report_lines(result, class_names):
     """The human-readable summary that examples/evaluate.py prints."""
     lines = [f"FCD  {result['fcd']:.4f}   (n_fake={result['n_fake']}, n_real={result['n_real']})",
-             f"KID  {result['kid_mean']:.6f} +- {result['kid_std']:.6f}",
+             kid_line(result),
              f"classifier accuracy on the real test images: {result['real_accuracy']:.4f}"]
     if "conditional_accuracy" in result:
         lines.append(f"conditional accuracy (classifier agrees with the label G was given): "

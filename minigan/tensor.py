@@ -20,7 +20,7 @@ Fields
 import numpy as np
 
 from minigan import autograd, backend
-from minigan.ops import activations, arith, reduce, shape
+from minigan.ops import activations, arith, compare, convert, reduce, shape
 
 
 class Tensor:
@@ -59,6 +59,15 @@ class Tensor:
     @property
     def backend(self):
         return backend.backend_of(self.data)
+
+    def __bool__(self):
+        """``if t:`` for a one-element tensor; more elements are ambiguous (as in PyTorch and NumPy)."""
+        if self.data.size != 1:
+            raise ValueError(f"the truth value of a tensor with {self.data.size} elements is ambiguous; "
+                             "use (t == u).all() / .any() on the arrays, e.g. bool((t == u).numpy().all())")
+        return bool(self.item())
+
+    __hash__ = object.__hash__  # identity, as in PyTorch: == compares values, so it cannot define the hash
 
     def __len__(self):
         if self.data.ndim == 0:
@@ -100,13 +109,34 @@ class Tensor:
             raise ValueError(f"item(): the tensor has {self.data.size} elements, expected 1")
         return self.numpy().reshape(()).item()
 
-    def to(self, backend_name):
-        """A copy of this tensor on another backend ("numpy" or "cupy"); a leaf, gradient not kept."""
-        data = backend.to_device(self.data, backend_name)
-        return Tensor(data, requires_grad=self.requires_grad, name=self.name)
+    def to(self, target):
+        """A copy on another backend (``t.to("cupy")``) or as another dtype (``t.to("float64")``).
+
+        Both keep the gradient, as in PyTorch: the copy is part of the graph (ops/convert.py).
+        """
+        if isinstance(target, str) and (target in ("numpy", "cupy") or backend.is_registered(target)):
+            return convert.to_backend(self, target)
+        return convert.cast(self, target)
 
     def astype(self, dtype):
-        return Tensor(self.data.astype(dtype), requires_grad=self.requires_grad, name=self.name)
+        """A copy as ``dtype``; keeps the gradient for float dtypes (ops/convert.py: Cast)."""
+        return convert.cast(self, dtype)
+
+    def __array__(self, dtype=None, copy=None):
+        """``np.asarray(t)``: the numbers of a NumPy-backed tensor (like torch's ``Tensor.__array__``).
+
+        A GPU tensor refuses, as a CuPy array does: copying to the host must be explicit (``t.numpy()``).
+        A tensor that requires grad refuses too, as in PyTorch: the array would silently leave the graph.
+        """
+        if self.backend != "numpy":
+            raise TypeError(f"Implicit conversion to a NumPy array is not allowed: this tensor is on the "
+                            f"{self.backend} backend. Please use t.numpy() to copy it to the host explicitly.")
+        if self.requires_grad:
+            raise RuntimeError("np.asarray() of a tensor that requires grad would leave the graph without a "
+                               "word; use t.detach().numpy() (or t.numpy()) to say so")
+        return self.data if dtype is None else self.data.astype(dtype, copy=False)
+
+    __array_ufunc__ = None  # numpy array (op) tensor calls the tensor's operator (__radd__, ...), keeping the graph
 
     # --- operators, one per line: each calls the op that implements it --------------------------------
     def __add__(self, other): return arith.add(self, other)
@@ -122,21 +152,28 @@ class Tensor:
     def __matmul__(self, other): return arith.matmul(self, other)
     def __rmatmul__(self, other): return arith.matmul(other, self)
     def __getitem__(self, index): return shape.getitem(self, _unwrap_index(index))
+    def __eq__(self, other): return compare.eq(self, other)
+    def __ne__(self, other): return compare.ne(self, other)
+    def __lt__(self, other): return compare.lt(self, other)
+    def __le__(self, other): return compare.le(self, other)
+    def __gt__(self, other): return compare.gt(self, other)
+    def __ge__(self, other): return compare.ge(self, other)
 
     def exp(self): return arith.exp(self)
     def log(self): return arith.log(self)
     def sum(self, axis=None, keepdims=False): return reduce.sum(self, axis, keepdims)
     def mean(self, axis=None, keepdims=False): return reduce.mean(self, axis, keepdims)
     def reshape(self, *new_shape): return shape.reshape(self, *new_shape)
-    def transpose(self, *axes): return shape.transpose(self, *axes)
-    def flatten(self): return shape.flatten(self)
+    def transpose(self, dim0, dim1): return shape.transpose(self, dim0, dim1)
+    def permute(self, *dims): return shape.permute(self, *dims)
+    def flatten(self, start_dim=0, end_dim=-1): return shape.flatten(self, start_dim, end_dim)
     def relu(self): return activations.relu(self)
     def tanh(self): return activations.tanh(self)
     def sigmoid(self): return activations.sigmoid(self)
 
     @property
     def T(self):
-        return shape.transpose(self)
+        return shape.permute(self)                                   # all axes reversed
 
 
 def _unwrap_index(index):

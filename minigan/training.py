@@ -38,6 +38,7 @@ from minigan.checkpoint import (CheckpointError, flatten_state, load_checkpoint,
 from minigan.data import batches, num_batches
 from minigan.ops.activations import sigmoid_array
 from minigan.optim import Adam
+from minigan.runfolder import RunFolderError, claim_run_folder, resume_changes  # noqa: F401 (RunFolderError: public)
 from minigan.tensor import Tensor, ones, randn, zeros
 
 
@@ -151,13 +152,15 @@ def health_warnings(history, samples=None, window=200):
     return warnings
 
 
-def save_training_checkpoint(path, G, D, opt_G, opt_D, fixed, position, config, model_spec, distributed=None):
+def save_training_checkpoint(path, G, D, opt_G, opt_D, fixed, position, config, model_spec, num_images=None,
+                             distributed=None):
     arrays = {**flatten_state("G/", G.state_dict()), **flatten_state("D/", D.state_dict()),
               **flatten_state("optG/", opt_G.state_dict()), **flatten_state("optD/", opt_D.state_dict()),
               "fixed/noise": fixed[0].data}
     if fixed[1] is not None:
         arrays["fixed/labels"] = fixed[1].data
     meta = {"kind": "gan-training", "model": model_spec, "config": asdict(config), **position,
+            "num_images": num_images,
             "rng_state": backend.get_rng_state() if backend.get_backend() == "numpy" else None,
             "backend": backend.get_backend(), "saved_at": time.strftime("%Y-%m-%d %H:%M:%S"),
             "distributed": _distributed_meta(distributed)}
@@ -168,8 +171,11 @@ def _distributed_meta(dist):
     return dist.describe() if dist is not None else {"world_size": 1, "sync_bn": False}
 
 
-def _check_resumable(path, meta, config, model_spec, dist=None):
-    """Refuse a checkpoint of another model, or one whose batch position means other batches."""
+def _check_resumable(path, meta, config, model_spec, num_images, dist=None):
+    """Refuse a checkpoint of another model or data, or one whose batch position means other batches.
+
+    Returns the options that changed but may (runfolder.RESUME_MAY_CHANGE), as "name: old -> new".
+    """
     if meta.get("kind") != "gan-training":
         raise CheckpointError(f"{path} is not a training checkpoint (kind {meta.get('kind')!r}); "
                               "--resume needs the checkpoint.npz that train() wrote")
@@ -187,6 +193,7 @@ def _check_resumable(path, meta, config, model_spec, dist=None):
                               "the BatchNorm statistics of a step depend on both, so resume with "
                               f"`mpiexec -n {saved['world_size']}` and the same --sync-bn "
                               "(a single process: without --distributed)")
+    return resume_changes(path, meta, config, num_images)
 
 
 def _trim_log(log_path, iteration):
@@ -224,7 +231,10 @@ def load_generator(path):
         raise CheckpointError(f"{path!r} has no model spec (meta['model']): it is not a GAN training or "
                               f"generator checkpoint (kind {meta.get('kind')!r})")
     G, _ = build(spec)
-    G.load_state_dict(unflatten_state("G/", arrays))
+    try:
+        G.load_state_dict(unflatten_state("G/", arrays))
+    except ValueError as err:                                        # weights of another architecture
+        raise CheckpointError(f"{path}: {err}") from err
     return G.eval(), spec, meta
 
 
@@ -264,24 +274,30 @@ class _StopRequest:
 # The loop
 # ----------------------------------------------------------------------------------------------------
 def train(G, D, images, labels, config, out_dir, model_spec, resume=False, evaluate=None,
-          evaluate_every=0, distributed=None):
+          evaluate_every=0, overwrite=False, distributed=None):
     """Train G and D on float images (N, C, H, W) in [-1, 1] (numpy) and int64 labels (N,).
 
     Writes into ``out_dir``: checkpoint.npz (always the latest), log.jsonl, samples_*.png, curves.png.
-    ``evaluate(G, epoch) -> dict`` (optional) runs every ``evaluate_every`` epochs; its numbers are logged.
-    ``distributed``: a ``minigan.distributed.Distributed`` (every rank calls train() with the same
-    arguments; rank 0 writes the files), or None for one process.
+    A folder that already holds a run is refused (RunFolderError) unless ``resume`` (continue it) or
+    ``overwrite`` (delete its run files, start again). ``evaluate(G, epoch) -> dict`` (optional) runs
+    every ``evaluate_every`` epochs, after the epoch's checkpoint is saved; its numbers are logged, and
+    a failed evaluation is logged as a warning. ``distributed``: a ``minigan.distributed.Distributed``
+    (every rank calls train() with the same arguments; rank 0 writes the files), or None for one process.
     Returns the list of per-iteration records.
     """
     from minigan.viz import plot_curves, save_image_grid
 
+    if min(config.batch_size, config.d_steps) < 1 or not config.lr > 0 or not 0 < config.real_label <= 1:
+        raise ValueError(f"train: expected batch_size >= 1, d_steps >= 1, lr > 0 and 0 < real_label <= 1, got "
+                         f"{config.batch_size}, {config.d_steps}, {config.lr}, {config.real_label}")
     dist = distributed
     writer = dist is None or dist.rank == 0                          # the one process that writes files
     if dist is not None and dist.sync_bn:
         dist.use_sync_batch_norm(G, D)
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    if writer:                                                       # rank 0 alone looks at the folder
+        claim_run_folder(out, resume, overwrite)
     ckpt_path, log_path = out / "checkpoint.npz", out / "log.jsonl"
     betas = (config.beta1, config.beta2)
     opt_G, opt_D = Adam(G.parameters(), config.lr, betas), Adam(D.parameters(), config.lr, betas)
@@ -294,7 +310,7 @@ def train(G, D, images, labels, config, out_dir, model_spec, resume=False, evalu
         pass  # rank 0 reads the checkpoint; broadcast_start below gives this rank rank 0's state
     elif resume and ckpt_path.exists():
         arrays, meta = load_checkpoint(ckpt_path)
-        _check_resumable(ckpt_path, meta, config, model_spec, dist)
+        changed = _check_resumable(ckpt_path, meta, config, model_spec, len(images), dist)
         G.load_state_dict(unflatten_state("G/", arrays))
         D.load_state_dict(unflatten_state("D/", arrays))
         opt_G.load_state_dict(unflatten_state("optG/", arrays))
@@ -305,20 +321,29 @@ def train(G, D, images, labels, config, out_dir, model_spec, resume=False, evalu
         if meta.get("rng_state") is not None and backend.get_backend() == "numpy":
             backend.set_rng_state(meta["rng_state"])
         print(f"resumed from {ckpt_path}: epoch {position['epoch']}, batch {position['batch']}")
+        if changed:
+            print(f"--resume with changed options (the run goes on with the new values): {'; '.join(changed)}")
+            with open(log_path, "a") as log:
+                log.write(json.dumps({"event": "options_changed", "iteration": position["iteration"],
+                                      "changed": changed}) + "\n")
     elif resume:
         print(f"--resume: no checkpoint in {out} yet, starting from the beginning")
-    elif log_path.exists():
-        log_path.unlink()  # a fresh run starts a fresh log
     if resume and writer:
         _trim_log(log_path, position["iteration"])
     if dist is not None:
         position = dist.broadcast_start(G, D, opt_G, opt_D, fixed, position)
+    if resume and position["epoch"] >= config.epochs:                # every rank knows the position now
+        if writer:
+            print(f"--resume: {ckpt_path} already finished epoch {position['epoch']} of {config.epochs}; "
+                  "nothing left to do (pass a larger --epochs to train further)")
+        return []
 
     def save(pos):
         if dist is not None:  # every rank: the copies must still be identical
             dist.check_same_weights(G, D, where=f"at iteration {pos['iteration']}")
         if writer:
-            save_training_checkpoint(ckpt_path, G, D, opt_G, opt_D, fixed, pos, config, model_spec, dist)
+            save_training_checkpoint(ckpt_path, G, D, opt_G, opt_D, fixed, pos, config, model_spec, len(images),
+                                     dist)
 
     def sample():  # rank 0 alone: its BatchNorm layers must not wait for the other ranks
         if dist is None:
@@ -365,8 +390,8 @@ def train(G, D, images, labels, config, out_dir, model_spec, resume=False, evalu
                     bar.close()
                     raise TrainingDiverged(
                         f"loss became NaN/Inf at iteration {position['iteration']} (loss_D={loss_D}, "
-                        f"loss_G={loss_G}); the last good checkpoint {ckpt_path} was kept. Lower --lr "
-                        "or resume from it with a different --seed.")
+                        f"loss_G={loss_G}); the last good checkpoint {ckpt_path} was kept. Continue from it "
+                        "with --resume and a lower --lr, or start again with another --seed (--overwrite).")
 
                 # --- sample ----------------------------------------------------------------------------
                 if config.sample_every and position["iteration"] % config.sample_every == 0 and writer:
@@ -385,7 +410,7 @@ def train(G, D, images, labels, config, out_dir, model_spec, resume=False, evalu
                     return history
             bar.close()
 
-            # --- end of epoch: samples, curves, checkpoint, optional evaluation ----------------------
+            # --- end of epoch: samples, checkpoint, then the optional evaluation, log, curves ---------
             position = {"epoch": epoch + 1, "batch": 0, "iteration": position["iteration"]}
             epoch_record = {"event": "epoch_end", "epoch": epoch + 1,
                             "seconds": round(time.perf_counter() - epoch_start, 2),
@@ -397,12 +422,16 @@ def train(G, D, images, labels, config, out_dir, model_spec, resume=False, evalu
                 save_image_grid(samples, out / "samples_latest.png", nrow=nrow)
                 for w in health_warnings(history):
                     _warn(None, log, position, w)
+            save(position)                                           # first: a failed score loses nothing
+            if writer:
                 if evaluate is not None and evaluate_every and (epoch + 1) % evaluate_every == 0:
-                    epoch_record.update(evaluate(G, epoch + 1))
+                    try:
+                        epoch_record.update(evaluate(G, epoch + 1))
+                    except Exception as err:  # noqa: BLE001 - any failure of the score: warn, keep training
+                        _warn(None, log, position, f"scoring epoch {epoch + 1} failed ({type(err).__name__}: "
+                                                   f"{err}); its checkpoint was saved, training goes on")
                 log.write(json.dumps(epoch_record) + "\n")
                 log.flush()
-            save(position)
-            if writer:
                 plot_curves(log_path, out / "curves.png")
                 print(json.dumps(epoch_record))
     return history

@@ -97,15 +97,15 @@ def test_non_contiguous_inputs_are_read_correctly(make, rng):
     x_memory = rng.standard_normal((5, 6, 2, 2))                # (W, H, C, N) in memory
     w_memory = rng.standard_normal((3, 3, 2, 3))                # (k, k, C_in, C_out) in memory
     x, w = x_memory.transpose(3, 2, 1, 0), w_memory.transpose(3, 2, 0, 1)   # (2, 2, 6, 5), (3, 2, 3, 3)
-    xt = make(x_memory).transpose(3, 2, 1, 0)                   # the same views, made on the backend
-    wt = make(w_memory).transpose(3, 2, 0, 1)
+    xt = make(x_memory).permute(3, 2, 1, 0)                     # the same views, made on the backend
+    wt = make(w_memory).permute(3, 2, 0, 1)
     assert not xt.data.flags.c_contiguous and not wt.data.flags.c_contiguous
     for p in (0, 1):
         assert np.allclose(F.conv2d(xt, wt, stride=2, padding=p).numpy(), ref.conv2d(x, w, None, 2, p))
     flipped = xt[:, :, ::-1, :]                                 # negative strides
     assert np.allclose(F.conv2d(flipped, wt, padding=1).numpy(), ref.conv2d(x[:, :, ::-1], w, None, 1, 1))
 
-    wt_t = make(w_memory).transpose(2, 3, 0, 1)                 # (C_in=2, C_out=3, k, k) view
+    wt_t = make(w_memory).permute(2, 3, 0, 1)                   # (C_in=2, C_out=3, k, k) view
     expected = ref.conv_transpose2d_scatter(x, w_memory.transpose(2, 3, 0, 1), None, 2, 1, 1)
     for method in METHODS:
         got = F.conv_transpose2d(xt, wt_t, stride=2, padding=1, output_padding=1, method=method)

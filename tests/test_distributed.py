@@ -130,11 +130,11 @@ def test_resume_with_another_number_of_ranks_is_refused():
     meta = {"kind": "gan-training", "model": spec, "config": {"batch_size": config.batch_size}, "batch": 0,
             "distributed": {"world_size": 2, "sync_bn": False}}
     with pytest.raises(CheckpointError, match="mpiexec -n 2"):
-        training._check_resumable("ckpt.npz", meta, config, spec, dist=None)
+        training._check_resumable("ckpt.npz", meta, config, spec, num_images=None, dist=None)
     two = distributed.Distributed(0, 2, None, None)
-    training._check_resumable("ckpt.npz", meta, config, spec, dist=two)    # the same: accepted
+    training._check_resumable("ckpt.npz", meta, config, spec, num_images=None, dist=two)    # the same: accepted
     del meta["distributed"]                                          # a checkpoint from before: 1 process
-    training._check_resumable("ckpt.npz", meta, config, spec, dist=None)
+    training._check_resumable("ckpt.npz", meta, config, spec, num_images=None, dist=None)
 
 
 def test_check_same_weights_names_the_parameter_that_drifted():

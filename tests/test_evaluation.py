@@ -287,7 +287,7 @@ def run_example(*args):
 
 def test_examples_train_classifier_then_evaluate(tmp_path):
     classifier = tmp_path / "classifier.npz"
-    out = run_example("examples/train_classifier.py", "--dataset", "fashion_mnist", "--fake", "--limit", "64",
+    out = run_example("examples/train_classifier.py", "fashion-mnist", "--dataset", "fake", "--limit", "64",
                       "--epochs", "1", "--batch-size", "32", "--out", str(classifier), "--no-progress")
     assert "test accuracy" in out and classifier.exists()
 
@@ -296,7 +296,7 @@ def test_examples_train_classifier_then_evaluate(tmp_path):
     save_generator(tmp_path / "G.npz", build(spec)[0], spec, {"epoch": 1})
     result = tmp_path / "result.json"
     out = run_example("examples/evaluate.py", "--checkpoint", str(tmp_path / "G.npz"), "--classifier",
-                      str(classifier), "--n", "20", "--fake", "--limit", "30", "--out", str(result))
+                      str(classifier), "--n", "20", "--dataset", "fake", "--limit", "30", "--out", str(result))
     assert "FCD" in out and "KID" in out and "Sneaker" in out and "NOT comparable" in out
     record = json.loads(result.read_text())
     assert record["n_fake"] == 20 and record["dataset"] == "fashion-mnist"
@@ -312,6 +312,15 @@ def test_evaluate_refuses_a_classifier_of_the_wrong_dataset(tmp_path):
     save_classifier(tmp_path / "c.npz", CIFAR10Classifier(), {})
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "examples/evaluate.py", "--checkpoint", str(tmp_path / "G.npz"),
-                           "--classifier", str(tmp_path / "c.npz"), "--fake"], cwd=ROOT, env=env,
+                           "--classifier", str(tmp_path / "c.npz"), "--dataset", "fake"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode != 0 and "trained on cifar10" in done.stderr
+
+
+def test_kid_line_shows_no_spread_when_every_subset_is_the_whole_set():
+    from minigan.evaluation import kid_line
+
+    small = {"kid_mean": 0.0123, "kid_std": 0.0, "n_fake": 500, "n_real": 1000}
+    assert "+- 0.000000" not in kid_line(small) and "every subset is the same" in kid_line(small)
+    large = {"kid_mean": 0.0123, "kid_std": 0.0021, "n_fake": 10000, "n_real": 10000}
+    assert kid_line(large) == "KID  0.012300 +- 0.002100"

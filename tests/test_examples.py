@@ -26,6 +26,9 @@ def run(*args, timeout=300):
 def test_help(script):
     text = run(f"examples/{script}", "--help")
     assert "usage" in text
+    description = text.split("\n\n")[1]                             # after the usage lines
+    assert description.strip() and not description.startswith(("options", "positional")), f"{script}: no description"
+    assert "docs/cli.md" in text                                     # the shared options are described there
     # every option explains itself; no "(default: None)" / "(default: False)" noise (cli.HelpFormatter)
     assert "(default: None)" not in text and "(default: False)" not in text
     lines = text.splitlines()
@@ -57,6 +60,27 @@ def test_trains_on_fake_data_then_samples(script, tmp_path):
     assert saved["images"].dtype == np.uint8 and saved["images"].shape[0] == 20
     assert ("labels" in saved) == (script == "cgan_fashion_mnist.py")
     assert (tmp_path / "s" / "grid.png").exists() and (tmp_path / "s" / "interpolation.png").exists()
+
+
+def test_sample_npz_does_not_depend_on_the_batch_size(tmp_path):
+    """sample.py uses BatchNorm's running statistics by default: --batch-size changes nothing."""
+    import minigan as mg
+    from minigan.evaluation import save_generator
+    from minigan.models import build
+
+    mg.set_backend("numpy")
+    mg.manual_seed(0)
+    spec = {"name": "dcgan", "latent_dim": 16, "kernel_size": 4}
+    G = build(spec)[0]
+    for m in G.modules():                                            # running statistics unlike a batch's
+        if hasattr(m, "running_mean"):
+            m.running_mean.data[...] = 0.3
+    save_generator(tmp_path / "G.npz", G, spec)
+    for batch_size in (5, 12):
+        run("examples/sample.py", "--checkpoint", tmp_path / "G.npz", "--out", tmp_path / "s", "--n", "12",
+            "--batch-size", batch_size, "--save-npz", tmp_path / f"b{batch_size}.npz")
+    a, b = np.load(tmp_path / "b5.npz")["images"], np.load(tmp_path / "b12.npz")["images"]
+    assert np.array_equal(a, b)
 
 
 def test_toy2d_runs_quickly(tmp_path):

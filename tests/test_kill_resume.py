@@ -62,12 +62,13 @@ def kill_during_checkpoint_write(process, out, after_epoch=0, timeout=300):
     Polls the output folder for the temporary file of ``save_checkpoint`` and kills as soon as it has
     bytes in it. Returns (hit, epochs): ``hit`` is True when the temporary file was still there after the
     kill (the kill landed before the atomic rename), False when the rename won the race; ``epochs`` is
-    how many epochs the killed run had finished (its log is written just before each checkpoint).
+    how many epochs the killed run had logged (an epoch's log record is written just after its
+    checkpoint, so that a failed score cannot lose the epoch).
     """
     checkpoint, log = Path(out) / "checkpoint.npz", Path(out) / "log.jsonl"
     deadline = time.time() + timeout
     while time.time() < deadline and process.poll() is None:
-        if epochs_logged(log) <= after_epoch:
+        if epochs_logged(log) < after_epoch:
             time.sleep(0.005)
             continue
         temps = stale_temp_files(checkpoint)
@@ -109,6 +110,13 @@ def check_after_kill(out):
     return meta["epoch"]
 
 
+def check_kept(out, hit, epochs):
+    """A write that died kept the checkpoint before it (``epochs`` logged epochs); one that won the race
+    holds the next epoch, whose log record the kill may have cut off."""
+    saved = check_after_kill(out)
+    assert saved == epochs if hit else saved in (epochs, epochs + 1), (hit, epochs, saved)
+
+
 def check_finished_like(out, reference):
     """The resumed run ended where the uninterrupted one did, with the same bits and a clean log."""
     checkpoint = Path(out) / "checkpoint.npz"
@@ -139,7 +147,7 @@ def reference(tmp_path_factory):
 def test_sigkill_during_checkpoint_write_keeps_previous_and_resume_is_exact(tmp_path, reference):
     out = tmp_path / "run"
     hit, epochs = kill_during_checkpoint_write(start(out), out, after_epoch=1)
-    assert check_after_kill(out) == (epochs - 1 if hit else epochs)  # a write that died kept the one before
+    check_kept(out, hit, epochs)                                     # a write that died kept the one before
     assert len(stale_temp_files(out / "checkpoint.npz")) == hit
     finish(out, "--resume")
     assert "resumed from" in Path(f"{out}.txt").read_text()
@@ -170,7 +178,7 @@ def test_sigkill_during_the_first_checkpoint_write_then_resume_starts_over(tmp_p
     hit, epochs = kill_during_checkpoint_write(start(out), out, after_epoch=0)
     if not hit:
         pytest.skip("the rename won the race against the kill; nothing to test this time")
-    assert epochs == 1 and check_after_kill(out) == 0               # no checkpoint.npz at all yet
+    assert epochs == 0 and check_after_kill(out) == 0               # no checkpoint.npz at all yet
     finish(out, "--resume")
     assert "no checkpoint" in Path(f"{out}.txt").read_text()
     check_finished_like(out, reference[0])
@@ -180,9 +188,9 @@ def test_sigkill_during_the_first_checkpoint_write_then_resume_starts_over(tmp_p
 def test_two_kills_in_a_row_then_resume_is_exact(tmp_path, reference):
     out = tmp_path / "run"
     hit, epochs = kill_during_checkpoint_write(start(out), out, after_epoch=0)
-    assert check_after_kill(out) == (epochs - 1 if hit else epochs)
-    hit, epochs = kill_during_checkpoint_write(start(out, "--resume"), out, after_epoch=epochs)
-    assert check_after_kill(out) == (epochs - 1 if hit else epochs)
+    check_kept(out, hit, epochs)
+    hit, epochs = kill_during_checkpoint_write(start(out, "--resume"), out, after_epoch=epochs + 1)
+    check_kept(out, hit, epochs)
     finish(out, "--resume")
     check_finished_like(out, reference[0])
 

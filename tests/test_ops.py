@@ -131,17 +131,21 @@ def test_linear_shape_error_names_shapes(make):
 
 
 # --- shape ops -----------------------------------------------------------------------------------------------
-def test_reshape_and_transpose(make, rng):
+def test_reshape_permute_transpose_flatten(make, rng):
     x = randn(rng, 2, 3, 4)
     assert make(x).reshape(6, 4).shape == (6, 4) and make(x).reshape((4, -1)).shape == (4, 6)
-    assert np.allclose(make(x).transpose(2, 0, 1).numpy(), x.transpose(2, 0, 1))
-    assert np.allclose(make(x).transpose().numpy(), x.T)
-    assert make(x).flatten().shape == (2, 12) and make(x[0]).T.shape == (4, 3)
+    assert np.allclose(make(x).permute(2, 0, 1).numpy(), x.transpose(2, 0, 1))
+    assert np.allclose(make(x).permute().numpy(), x.T)
+    assert np.allclose(make(x).transpose(0, 2).numpy(), x.swapaxes(0, 2))      # torch's meaning: swap two
+    assert make(x).flatten().shape == (24,) and make(x).flatten(1).shape == (2, 12)
+    assert make(x).flatten(0, 1).shape == (6, 4) and make(x[0]).T.shape == (4, 3)
     check(lambda a: a.reshape(4, 6), x, make=make)
-    check(lambda a: a.transpose(2, 0, 1), x, make=make)
-    check(lambda a: a.transpose(), x, make=make)
-    check(lambda a: a.transpose(1, -1, 0), x, make=make)
+    check(lambda a: a.permute(2, 0, 1), x, make=make)
+    check(lambda a: a.permute(), x, make=make)
+    check(lambda a: a.permute(1, -1, 0), x, make=make)
+    check(lambda a: a.transpose(-1, 0), x, make=make)
     check(F.flatten, x, make=make)
+    check(lambda a: F.flatten(a, 1, -2), x, make=make)
 
 
 @pytest.mark.parametrize("index", [
@@ -235,3 +239,24 @@ def test_activations_forward(make, rng):
                               "Tensor.tanh", "Tensor.sigmoid"])
 def test_activations_gradcheck(make, rng, fn):
     check(fn, away_from_zero(rng, 3, 4, low=0.05), make=make)
+
+
+# --- comparisons, casts, np.asarray (tests/test_tensor_torch.py compares the same with PyTorch) ------------
+def test_comparisons_casts_and_asarray(backend, rng):
+    a, b = rng.integers(0, 3, (4, 5)).astype(np.float32), rng.integers(0, 3, (5,)).astype(np.float32)
+    x = mg.tensor(a, requires_grad=True)
+    for result, expected in [(x == mg.tensor(b), a == b), (x != 1.0, a != 1.0), (x < mg.tensor(b), a < b),
+                             (x <= 1, a <= 1), (x > 0.5, a > 0.5), (x >= mg.tensor(b), a >= b)]:
+        assert result.dtype == np.bool_ and not result.requires_grad
+        assert np.array_equal(result.numpy(), expected)
+    assert (x == None) is False                                      # noqa: E711
+    y = x.astype(np.float64) * 3                                     # the cast stays in the graph
+    y.sum().backward()
+    assert y.dtype == np.float64 and x.grad.dtype == np.float32
+    assert np.array_equal(mg.to_numpy(x.grad), np.full((4, 5), 3.0))
+    if backend == "numpy":
+        assert np.asarray(x.detach()).dtype == np.float32
+        assert isinstance(np.ones((4, 5), dtype=np.float32) * x, mg.Tensor)
+    else:
+        with pytest.raises(TypeError, match="Implicit conversion"):
+            np.asarray(x.detach())

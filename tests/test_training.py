@@ -64,6 +64,42 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     assert (tmp_path / "checkpoint.npz").read_bytes() == before
 
 
+def test_a_failed_score_is_logged_after_the_epoch_is_saved(tmp_path):
+    """An exception in the per-epoch score (--classifier) loses nothing: the checkpoint comes first."""
+    mg.manual_seed(0)
+    images, labels = fake_dataset("fashion-mnist", 32, seed=1)
+    spec = {"name": "gan", "latent_dim": 8}
+    G, D = build(spec)
+    config = TrainConfig(epochs=2, batch_size=16, latent_dim=8, sample_every=0, progress=False)
+
+    def evaluate(G, epoch):
+        assert load_checkpoint(tmp_path / "checkpoint.npz")[1]["epoch"] == epoch   # already saved
+        raise ValueError("n must be >= 2")
+
+    train(G, D, to_float_images(images), labels, config, tmp_path, spec, evaluate=evaluate, evaluate_every=1)
+    assert load_checkpoint(tmp_path / "checkpoint.npz")[1]["epoch"] == 2             # trained on
+    records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    warnings = [r["message"] for r in records if r.get("event") == "warning"]
+    assert len(warnings) == 2 and "scoring epoch 1 failed (ValueError: n must be >= 2)" in warnings[0]
+    assert [r["epoch"] for r in records if r.get("event") == "epoch_end"] == [1, 2]
+
+
+def test_a_second_run_into_the_same_folder_is_refused_unless_resume_or_overwrite(tmp_path):
+    tiny_run(tmp_path, epochs=1, model="gan")
+    with pytest.raises(training.RunFolderError, match="--resume"):
+        tiny_run(tmp_path, epochs=1, model="gan")
+    (tmp_path / "samples_epoch009.png").write_bytes(b"an old grid")
+    mg.manual_seed(0)
+    images, labels = fake_dataset("fashion-mnist", 48, seed=1)
+    spec = {"name": "gan", "latent_dim": 8}
+    G, D = build(spec)
+    config = TrainConfig(epochs=1, batch_size=16, latent_dim=8, sample_every=0, progress=False)
+    with pytest.raises(training.RunFolderError, match="contradict"):
+        train(G, D, to_float_images(images), labels, config, tmp_path, spec, resume=True, overwrite=True)
+    train(G, D, to_float_images(images), labels, config, tmp_path, spec, overwrite=True)
+    assert not (tmp_path / "samples_epoch009.png").exists() and (tmp_path / "samples_epoch001.png").exists()
+
+
 def test_health_warnings_in_plain_words():
     history = [{"loss_D": 0.001}] * 200
     assert "D wins" in health_warnings(history)[0]
@@ -105,3 +141,14 @@ def test_ctrl_c_saves_and_resume_matches_uninterrupted_run(tmp_path):
         assert np.array_equal(a[key], b[key]), key
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert records[-1]["event"] == "epoch_end"
+
+
+@pytest.mark.parametrize("field, value", [("d_steps", 0), ("batch_size", 0), ("lr", -1.0), ("real_label", 5.0)])
+def test_train_refuses_a_config_that_cannot_train(tmp_path, field, value):
+    images, labels = fake_dataset("fashion-mnist", 32, seed=1)
+    spec = {"name": "gan", "latent_dim": 8}
+    G, D = build(spec)
+    config = TrainConfig(**{"epochs": 1, "batch_size": 16, "latent_dim": 8, "progress": False, field: value})
+    with pytest.raises(ValueError, match="expected batch_size >= 1, d_steps >= 1"):
+        train(G, D, to_float_images(images), labels, config, tmp_path, spec)
+    assert not (tmp_path / "checkpoint.npz").exists()

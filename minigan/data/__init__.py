@@ -13,7 +13,7 @@ Typical use::
         ...                                                 # Tensors (64, 1, 28, 28) and (64,)
 """
 
-from minigan.data.batching import batches, num_batches, to_float_images, to_uint8_images
+from minigan.data.batching import batches, num_batches, random_subset, to_float_images, to_uint8_images
 from minigan.data.cifar10 import CIFAR10_CLASSES, load_cifar10
 from minigan.data.download import (
     CHECKSUMS,
@@ -42,6 +42,7 @@ __all__ = [
     "load_cifar10",
     "load_fashion_mnist",
     "num_batches",
+    "random_subset",
     "to_float_images",
     "to_uint8_images",
 ]

@@ -10,8 +10,9 @@ conv layers::
     to_float_images:  uint8 (N, H, W) or (N, H, W, C)  ->  float32 (N, C, H, W),  x / 127.5 - 1
     to_uint8_images:  float (N, C, H, W) in [-1, 1]     ->  uint8 (N, H, W, C),  round((x + 1) * 127.5)
 
-``batches`` cuts equally long arrays (images, labels) into mini-batches. The arrays stay on the host;
-each batch is gathered there and copied to the active backend once, as a ``Tensor``.
+``random_subset`` keeps N of them (``--limit N`` in the scripts). ``batches`` cuts equally long arrays
+(images, labels) into mini-batches. The arrays stay on the host; each batch is gathered there and
+copied to the active backend once, as a ``Tensor``.
 """
 
 import numpy as np
@@ -35,6 +36,19 @@ def to_float_images(x):
     out /= 127.5  # 0..255 -> 0..2 (division keeps 255 -> exactly 2)
     out -= 1.0  # -> -1..1
     return out
+
+
+def random_subset(images, labels, limit, seed=0):
+    """``limit`` images and their labels, drawn at random (fixed by ``seed``), kept in the split's order.
+
+    A random subset, not simply the first ``limit``: a split may be grouped by class (the shared
+    CIFAR-10 copy's test set holds all its airplanes first), and its first images would be one class.
+    ``limit`` None, or at least the number of images: everything, unchanged.
+    """
+    if limit is None or limit >= len(images):
+        return images, labels
+    keep = np.sort(np.random.default_rng(seed).permutation(len(images))[:limit])   # (limit,)
+    return images[keep], labels[keep]
 
 
 def to_uint8_images(x):

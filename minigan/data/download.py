@@ -3,13 +3,18 @@
 Reading order (data package): **download** -> fashion_mnist -> cifar10 -> batching -> fake.
 Read this file first; next read ``fashion_mnist.py``, the simplest reader.
 
-The file a dataset reader opens is always in one folder, its *root*:
+The file a dataset reader opens is always in one folder, its *root*, found from the first of
 
 - ``root=...`` (``--data-dir`` in the examples), if given;
-- else ``$MINIGAN_DATA/<dataset>`` if the environment variable ``MINIGAN_DATA`` is set;
+- else the environment variable ``MINIGAN_DATA``, if set;
 - else ``~/.cache/minigan/<dataset>``,
 
-where ``<dataset>`` is ``fashion-mnist`` or ``cifar10``. If a file is missing the reader asks ``fetch``
+where ``<dataset>`` is ``fashion-mnist`` or ``cifar10``. ``root`` and ``MINIGAN_DATA`` mean the same: the
+folder that holds the dataset's files, or a folder that holds it as a ``<dataset>`` sub-folder (then
+that sub-folder is the root). A folder that holds neither is where a download goes: ``root`` itself,
+or ``$MINIGAN_DATA/<dataset>`` (MINIGAN_DATA is a cache for every dataset, like ``~/.cache/minigan``).
+The scripts refuse a ``--data-dir`` that does not exist (a typo must not become a new folder); here, in
+Python, ``root`` is created for the download. If a file is missing the reader asks ``fetch``
 to download it from the publisher (or from a mirror: ``base_url=...``, or ``$MINIGAN_DATA_URL``, a
 folder laid out like the cache, i.e. ``$MINIGAN_DATA_URL/fashion-mnist/<file>``).
 
@@ -39,6 +44,8 @@ DATASETS = {
         "base_url": "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
         "homepage": "https://github.com/zalandoresearch/fashion-mnist",
         "note": "They may be gzipped (as published) or decompressed (the names without .gz).",
+        "markers": ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                    "t10k-labels-idx1-ubyte"],   # +".gz": a folder with any of these is the dataset folder
     },
     "cifar10": {
         "title": "CIFAR-10 (binary version)",
@@ -46,6 +53,8 @@ DATASETS = {
         "homepage": "https://www.cs.toronto.edu/~kriz/cifar.html",
         "note": "Take the BINARY version (not the python or matlab one); the archive may also be "
         "extracted there, as a cifar-10-batches-bin/ folder.",
+        "markers": ["cifar-10-binary.tar.gz", "cifar-10-batches-bin", "data_batch_1.bin", "test_batch.bin",
+                    "cifar-10-python.tar.gz", "cifar-10-batches-py"],   # the python version: a clear error later
     },
 }
 
@@ -81,8 +90,22 @@ def default_root(dataset):
 
 
 def resolve_root(dataset, root):
-    """The folder to read ``dataset`` from: ``root`` if given, else ``default_root(dataset)``."""
-    return Path(root).expanduser() if root is not None else default_root(dataset)
+    """The folder to read ``dataset`` from: ``root``, else ``$MINIGAN_DATA``, else the cache (see the top)."""
+    if root is None:
+        cache = os.environ.get("MINIGAN_DATA")
+        if cache and holds_dataset(Path(cache).expanduser(), dataset):
+            return Path(cache).expanduser()                          # MINIGAN_DATA is the dataset folder
+        return default_root(dataset)                                 # <cache>/<dataset>
+    folder = Path(root).expanduser()
+    if not holds_dataset(folder, dataset) and (folder / dataset).is_dir():
+        return folder / dataset                                      # the parent of the dataset folder
+    return folder
+
+
+def holds_dataset(folder, dataset):
+    """Whether ``folder`` holds any file (or sub-folder) that belongs to ``dataset``."""
+    names = DATASETS[dataset]["markers"]
+    return any((Path(folder) / name).exists() or (Path(folder) / (name + ".gz")).exists() for name in names)
 
 
 def check_split(split):
@@ -141,7 +164,7 @@ def fetch(dataset, name, root, base_url=None, progress=True, timeout=60):
     url = source_url(dataset, name, base_url)
     how_to_fix = manual_install_help(dataset, root, [name])
     try:
-        root.mkdir(parents=True, exist_ok=True)
+        root.mkdir(parents=True, exist_ok=True)                      # the cache, or a <dataset> sub-folder
     except OSError as err:
         raise DownloadError(f"cannot create the data folder {root}: {err}.\n{how_to_fix}") from err
     md5 = CHECKSUMS.get(dataset, {}).get(name)

@@ -231,11 +231,21 @@ class Sigmoid(Module):
 
 
 class Flatten(Module):
+    """Flatten each sample, as torch.nn.Flatten: start_dim=1 keeps the batch axis (F.flatten starts at 0)."""
+
+    def __init__(self, start_dim=1, end_dim=-1):
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def extra_repr(self):
+        if (self.start_dim, self.end_dim) == (1, -1):
+            return ""
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
     def forward(self, x):                                            # (N, d1, d2, ...) -> (N, d1*d2*...)
         _check_tensor(self, x)
         if x.ndim < 2:
             raise ValueError(f"{self!r}: expected input of shape (N, d1, ...), got {x.shape}")
-        return F.flatten(x)
+        return F.flatten(x, self.start_dim, self.end_dim)
 
 
 class Reshape(Module):

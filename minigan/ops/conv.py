@@ -47,7 +47,7 @@ from minigan.ops.conv_shapes import (  # noqa: F401  (re-exported for learners)
     output_padding_pair,
     padding_choices,
 )
-from minigan.ops.shape import dilate2d, pad2d, transpose
+from minigan.ops.shape import dilate2d, pad2d, permute
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -379,5 +379,5 @@ def conv_transpose2d_dilate(x, weight, bias, stride, padding, output_padding):
     op_h, op_w = output_padding
     z = dilate2d(x, stride)                                          # (N, C_in, (H-1)s+1, (W-1)s+1)
     z = pad2d(z, p_prime, p_prime + op_h, p_prime, p_prime + op_w)   # (N, C_in, (H-1)s+1+2p'+op, ...)
-    flipped = transpose(weight, 1, 0, 2, 3)[:, :, ::-1, ::-1]        # (C_out, C_in, k, k), rotated 180°
+    flipped = permute(weight, 1, 0, 2, 3)[:, :, ::-1, ::-1]          # (C_out, C_in, k, k), rotated 180°
     return conv2d(z, flipped, bias, stride=1, padding=0)             # (N, C_out, H_out, W_out)

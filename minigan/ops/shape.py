@@ -1,10 +1,10 @@
-"""Shape ops: reshape, transpose, getitem, concat, pad, dilate.
+"""Shape ops: reshape, permute / transpose, flatten, getitem, concat, pad, dilate.
 
 Reading order: ops/arith -> **ops/shape** -> ops/reduce -> ops/activations -> ops/conv.
 These ops move numbers around without changing them, so each backward moves the gradient back:
 
-    reshape     grad.reshape(input shape)
-    transpose   grad.transpose(inverse permutation)
+    reshape     grad.reshape(input shape)                 (flatten is a reshape)
+    permute     grad.transpose(inverse permutation)       (transpose(dim0, dim1) is a permute)
     x[idx]      a zero array of x's shape with grad added at idx
     concat      the slice of grad that belongs to each input
     pad         crop the padding off the gradient
@@ -141,10 +141,31 @@ def reshape(x, *shape):
     return Reshape(shape)(x)
 
 
-def transpose(x, *axes):
-    if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-        axes = tuple(axes[0])
-    return Transpose(axes or None)(x)
+def permute(x, *dims):
+    """Reorder all axes: output axis i is input axis dims[i] (torch.permute, numpy's x.transpose(dims)).
+
+    permute(x, 0, 2, 3, 1): (N, C, H, W) -> (N, H, W, C). No dims: reverse the axes (x.T).
+    """
+    if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+        dims = tuple(dims[0])
+    if dims and sorted(d % x.ndim for d in dims) != list(range(x.ndim)):
+        raise ValueError(f"permute: expected an order of all {x.ndim} axes (each of 0..{x.ndim - 1} once), "
+                         f"got {dims} for an input of shape {tuple(x.shape)}")
+    return Transpose(tuple(d % x.ndim for d in dims) if dims else None)(x)
+
+
+def transpose(x, dim0, dim1):
+    """Swap two axes, as torch.transpose: transpose(x, 0, 1) of a (3, 4) tensor is (4, 3).
+
+    (Not numpy's x.transpose(*axes), which takes a whole order of the axes: that is ``permute``.)
+    """
+    dims = list(range(x.ndim))
+    try:
+        dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
+    except (IndexError, TypeError):
+        raise ValueError(f"transpose(dim0, dim1): expected two axes of the {x.ndim}-d input (shape "
+                         f"{tuple(x.shape)}), got {dim0!r}, {dim1!r}; to reorder all axes use permute(*dims)") from None
+    return Transpose(tuple(dims))(x)
 
 
 def getitem(x, index):
@@ -171,11 +192,21 @@ def cat(tensors, axis=0):
     return Concat(axis)(*tensors)
 
 
-def flatten(x):
-    """(N, d1, d2, ...) -> (N, d1*d2*...)."""
-    if x.ndim < 1:
-        raise ValueError(f"flatten: expected input of shape (N, d1, ...), got {tuple(x.shape)}")
-    return Reshape((x.shape[0], math.prod(x.shape[1:])))(x)             # explicit size: N = 0 works too
+def flatten(x, start_dim=0, end_dim=-1):
+    """Merge the axes start_dim..end_dim into one, as torch.flatten (its defaults: everything -> 1-D).
+
+    (N, C, H, W): flatten(x) -> (N*C*H*W,); flatten(x, 1) -> (N, C*H*W), what nn.Flatten does.
+    A 0-d input becomes shape (1,).
+    """
+    shape = tuple(x.shape) or (1,)                                   # a 0-d input flattens to (1,)
+    ndim = len(shape)
+    axes_exist = -ndim <= start_dim < ndim and -ndim <= end_dim < ndim
+    if not axes_exist or start_dim % ndim > end_dim % ndim:
+        raise ValueError(f"flatten: expected start_dim <= end_dim, both axes of the input, got start_dim="
+                         f"{start_dim}, end_dim={end_dim} for an input of shape {tuple(x.shape)}")
+    start, end = start_dim % ndim, end_dim % ndim
+    merged = shape[:start] + (math.prod(shape[start:end + 1]),) + shape[end + 1:]   # explicit sizes: N = 0 works
+    return Reshape(merged)(x)
 
 
 def pad2d(x, top, bottom, left, right):
