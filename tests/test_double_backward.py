@@ -249,7 +249,37 @@ CASES = {
     "conv2d im2col (stride 2, pad 1, bias)": (lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1),
                                               lambda rng: [r(rng, 2, 2, 5, 6), r(rng, 3, 2, 3, 3), r(rng, 3)]),
     "conv2d im2col (stride 1, no pad)": (lambda x, w: F.conv2d(x, w), lambda rng: [r(rng, 1, 2, 4, 4), r(rng, 3, 2, 2, 2)]),
+    "conv2d kn2row (fewer outputs, pad 1)": (lambda x, w, b: F.conv2d(x, w, b, padding=1),
+                                             lambda rng: [r(rng, 2, 3, 4, 5), r(rng, 1, 3, 3, 3), r(rng, 1)]),
+    "conv_transpose2d scatter (s 2, p 1, op 1)": (
+        lambda x, w, b: F.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1),
+        lambda rng: [r(rng, 2, 2, 3, 2), r(rng, 2, 3, 3, 3), r(rng, 3)]),
+    "conv_transpose2d dilate (s 2, p 1, op (1, 0))": (
+        lambda x, w, b: F.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=(1, 0), method="dilate"),
+        lambda rng: [r(rng, 1, 2, 3, 2), r(rng, 2, 2, 3, 3), r(rng, 2)]),
+    "batch_norm train (N, C, H, W)": (lambda x, g, b: F.batch_norm(x, g, b, training=True),
+                                      lambda rng: [r(rng, 3, 2, 2, 2), r(rng, 2), r(rng, 2)]),
+    "batch_norm train (N, C)": (lambda x, g, b: F.batch_norm(x, g, b, training=True),
+                                lambda rng: [r(rng, 4, 3), r(rng, 3), r(rng, 3)]),
+    "batch_norm eval": (lambda x, g, b: F.batch_norm(x, g, b, on_backend([0.1, -0.2]), on_backend([1.5, 0.7]),
+                                                     training=False) ** 2,
+                        lambda rng: [r(rng, 3, 2, 2, 1), r(rng, 2), r(rng, 2)]),
+    "embedding": (lambda w: F.embedding(mg.tensor(np.array([2, 0, 2])), w) ** 2, lambda rng: [r(rng, 3, 4)]),
+    "dropout": (lambda a: seeded_dropout(a) * a, lambda rng: [r(rng, 3, 4)]),
+    "binary_cross_entropy": (lambda p: F.binary_cross_entropy(p, mg.tensor(
+        np.array([[1.0], [0.0], [0.3]]), dtype=np.float64)), lambda rng: [rng.uniform(0.1, 0.9, (3, 1))]),
+    "cross_entropy": (lambda z: F.cross_entropy(z, mg.tensor(np.array([1, 0, 3]))), lambda rng: [r(rng, 3, 4)]),
+    "pad2d / dilate2d": (lambda a: F.pad2d(F.dilate2d(a, 2), 1, 0, 2, 1) ** 2, lambda rng: [r(rng, 1, 2, 2, 3)]),
 }
+
+
+def on_backend(values):
+    return mg.tensor(np.array(values), dtype=np.float64)
+
+
+def seeded_dropout(a):
+    mg.manual_seed(3)                                              # the same mask at every evaluation
+    return F.dropout(a, 0.5, training=True)
 
 
 @pytest.mark.parametrize("name", list(CASES))
