@@ -8,12 +8,14 @@ way, and distributed.py packs the gradients the same way, to average them with o
     Adam:  m <- b1 m + (1 - b1) g;     v <- b2 v + (1 - b2) g^2          (Kingma & Ba, 2015)
            m_hat = m / (1 - b1^t);     v_hat = v / (1 - b2^t)             (bias correction)
            p <- p - lr * m_hat / (sqrt(v_hat) + eps)
+``p.grad`` is an array, or a Tensor after backward(create_graph=True): ``array_of`` reads either.
 The state (m, v, step count) is kept per parameter, in parameter order, so state_dict() is a plain
 {name: array} dict that a checkpoint can store.
 """
 
 import math
 
+from minigan.autograd import array_of
 from minigan.backend import get_array_module
 
 
@@ -57,7 +59,7 @@ class SGD(Optimizer):
         for i, p in enumerate(self.params):
             if p.grad is None:
                 continue
-            step = p.grad
+            step = array_of(p.grad)                                  # a Tensor after create_graph=True
             if self.momentum:
                 v = self.velocity[i]
                 self.velocity[i] = step.copy() if v is None else v * self.momentum + step
@@ -113,14 +115,14 @@ class Adam(Optimizer):
         if all(has_grad) and len(set(self.steps)) == 1:
             # every parameter at once: their gradients end to end in one vector, like m and v
             xp = get_array_module(self.m_flat)
-            g = xp.concatenate([p.grad.reshape(-1) for p in self.params])   # (P,), a new array
+            g = xp.concatenate([array_of(p.grad).reshape(-1) for p in self.params])   # (P,), a new array
             step = self._step(xp, self.m_flat, self.v_flat, g, *self._scales(self.steps[0]))   # (P,)
             for p, step_p in zip(self.params, self._per_parameter(step)):
                 p.data -= step_p
             return
         for p, m, v, t in zip(self.params, self.m, self.v, self.steps):   # one by one, skipping those
             if p.grad is not None:                                          # that got no gradient
-                p.data -= self._step(get_array_module(p.data), m, v, p.grad.copy(), *self._scales(t))
+                p.data -= self._step(get_array_module(p.data), m, v, array_of(p.grad).copy(), *self._scales(t))
 
     def _scales(self, t):
         """(b1, b2, eps_hat, step_size) at step t: both bias corrections folded into the step size and

@@ -38,7 +38,7 @@ class ToBackend(Function):
         return backend.to_device(x, self.backend_name)               # an explicit copy (host <-> device)
 
     def backward(self, g):
-        return backend.to_device(g, self.x_backend)                  # the gradient goes back the same way
+        return g.to(self.x_backend)                                  # the gradient goes back the same way
 
 
 def cast(x, dtype):

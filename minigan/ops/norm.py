@@ -1,4 +1,4 @@
-"""Batch normalization (Ioffe & Szegedy, 2015), with one fused backward.
+"""Batch normalization (Ioffe & Szegedy, 2015) and layer normalization, each with one fused backward.
 
 Reading order: ops/conv -> **ops/norm** -> ops/embedding -> ops/losses.
 
@@ -18,14 +18,23 @@ x of its channel through mu and var. Summing the three paths (direct, via mu, vi
     dL/dgamma = sum(g * x_hat),   dL/dbeta = sum(g)
 (derivation: dx_hat/dx_j = (delta_ij - 1/M - x_hat_i x_hat_j / M) / sqrt(var + eps)).
 
+The backward is written once, with Tensor ops. x_hat and 1/sqrt(var + eps) depend on x: in a
+first-order backward they are the arrays forward saved, wrapped as constants; under create_graph=True
+they are recomputed from x with Tensor ops (``normalize``), so the recorded graph reaches x through
+them. (Recomputing costs one normalization, and only when a second derivative was asked for.)
+
 Synchronised statistics (``sync``, set by distributed.py for ``--sync-bn``): when W processes each
 hold one shard of the batch, the four per-channel sums above (sum x, sum (x - mu)^2, sum g,
 sum g * x_hat) are added up over all W shards by ``sync.all_sum`` and M counts every shard's values,
 so mu, var and both means in the backward are those of the whole batch, as in one process.
 dL/dgamma and dL/dbeta stay this shard's sums: distributed.py averages them with the other gradients.
+(A second derivative through synchronised statistics is not implemented: it is refused.)
+
+Layer normalization (LayerNorm below) is the same formula with statistics per sample instead of per
+channel.
 """
 
-from minigan.autograd import Function, array_of
+from minigan.autograd import Function, array_of, constant, is_grad_enabled
 from minigan.backend import get_array_module
 
 
@@ -71,27 +80,100 @@ class BatchNorm(Function):
         self.inv_std = 1 / xp.sqrt(var + self.eps)                            # (C,)
         self.x_hat = centered                                                 # (x - mu) / sqrt(var + eps),
         self.x_hat *= _per_channel(self.inv_std, x)                           # in place: no extra copy
-        self.gamma = gamma
         return self.x_hat * _per_channel(gamma, x) + _per_channel(beta, x)
 
     def backward(self, g):
+        x, gamma, _ = self.inputs
+        if self.sync is not None and is_grad_enabled():
+            raise NotImplementedError("batch_norm: a second derivative through synchronised statistics "
+                                      "(--sync-bn) is not implemented; use per-rank statistics or LayerNorm")
         axes = _stat_axes(g)
-        g_gamma = (g * self.x_hat).sum(axis=axes)                             # (C,)
+        x_hat, inv_std = self.normalized(x)                                   # x's shape, (C,)
+        g_gamma = (g * x_hat).sum(axis=axes)                                  # (C,)
         g_beta = g.sum(axis=axes)                                             # (C,)
-        scale = _per_channel(self.gamma * self.inv_std, g)                    # gamma / sqrt(var + eps)
+        scale = _per_channel(gamma * inv_std, g)                              # gamma / sqrt(var + eps)
         if not self.training:
             return g * scale, g_gamma, g_beta
-        xp, m, c = get_array_module(g), self._batch_size(g), g.shape[1]
+        m, c = self._batch_size(g), g.shape[1]
         sum_g_x_hat, sum_g = g_gamma, g_beta                                  # (C,) each
         if self.sync is not None:                                             # both in one all-reduce
-            sums = self._batch_sum(xp.concatenate([g_gamma, g_beta]))         # (2C,)
+            xp = get_array_module(g.data)
+            sums = constant(self._batch_sum(xp.concatenate([g_gamma.data, g_beta.data])))   # (2C,)
             sum_g_x_hat, sum_g = sums[:c], sums[c:]
-        # scale * (g - mean(g) - x_hat * mean(g * x_hat)), built in one buffer
-        gx = self.x_hat * _per_channel(sum_g_x_hat / m, g)                    # x_hat * mean(g * x_hat)
-        xp.subtract(g, gx, out=gx)                                            # g - ...
-        gx -= _per_channel(sum_g / m, g)                                      # ... - mean(g)
-        gx *= scale
+        # scale * (g - x_hat * mean(g * x_hat) - mean(g))
+        gx = (g - x_hat * _per_channel(sum_g_x_hat / m, g) - _per_channel(sum_g / m, g)) * scale
         return gx, g_gamma, g_beta
+
+    def normalized(self, x):
+        """x_hat and 1/sqrt(var + eps) as Tensors. First order: the arrays forward saved, as constants
+        (no extra work). With create_graph=True they depend on x, so they are recomputed from x with
+        Tensor ops: the graph of the backward then leads back to x through them."""
+        if not is_grad_enabled():
+            return constant(self.x_hat), constant(self.inv_std)
+        if not self.training:                                                 # running statistics: constants
+            inv_std = constant(self.inv_std)
+            return (x - constant(_per_channel(self.running_mean, x))) * _per_channel(inv_std, x), inv_std
+        x_hat, inv_std = normalize(x, _stat_axes(x), self.eps)
+        return x_hat, inv_std.reshape(x.shape[1])
+
+
+def normalize(x, axes, eps):
+    """x_hat = (x - mean) / sqrt(var + eps) over ``axes``, with Tensor ops (differentiable twice).
+    Returns x_hat (x's shape) and 1 / sqrt(var + eps) (size 1 on ``axes``)."""
+    mean = x.mean(axis=axes, keepdims=True)
+    centered = x - mean
+    var = (centered * centered).mean(axis=axes, keepdims=True)              # biased
+    inv_std = (var + eps) ** -0.5
+    return centered * inv_std, inv_std
+
+
+class LayerNorm(Function):
+    """Layer normalization (Ba et al., 2016) over the last ``n_axes`` axes, like torch.nn.LayerNorm.
+
+    Per sample, over the normalized axes (M values):  x_hat = (x - mean) / sqrt(var + eps),
+    y = weight * x_hat + bias (weight, bias: the normalized shape; optional). With d = g * weight:
+        dL/dx = (1 / sqrt(var + eps)) * (d - mean(d) - x_hat * mean(d * x_hat))
+        dL/dweight = sum over the leading axes of g * x_hat,   dL/dbias = sum of g
+    The batch-norm formula with the roles of the axes swapped: statistics per sample, not per channel,
+    so nothing couples the samples of a batch (what a WGAN-GP critic needs: its penalty is per sample).
+    """
+
+    def __init__(self, n_axes, eps, has_weight, has_bias):
+        self.n_axes, self.eps, self.has_weight, self.has_bias = n_axes, eps, has_weight, has_bias
+
+    def forward(self, x, *affine):
+        xp = get_array_module(x)
+        axes = tuple(range(x.ndim - self.n_axes, x.ndim))                    # the normalized axes
+        mean = x.mean(axis=axes, keepdims=True)                               # (N, ..., 1, 1)
+        centered = x - mean
+        var = (centered * centered).mean(axis=axes, keepdims=True)            # biased, like PyTorch
+        self.inv_std = 1 / xp.sqrt(var + self.eps)                            # (N, ..., 1, 1)
+        self.x_hat = centered
+        self.x_hat *= self.inv_std                                            # in place: no extra copy
+        y = self.x_hat
+        if self.has_weight:
+            y = y * affine[0]
+        if self.has_bias:
+            y = y + affine[-1]
+        return y
+
+    def backward(self, g):
+        x = self.inputs[0]
+        axes = tuple(range(x.ndim - self.n_axes, x.ndim))
+        leading = tuple(range(x.ndim - self.n_axes))
+        if is_grad_enabled():                                                 # see BatchNorm.normalized
+            x_hat, inv_std = normalize(x, axes, self.eps)
+        else:
+            x_hat, inv_std = constant(self.x_hat), constant(self.inv_std)
+        d = g * self.inputs[1] if self.has_weight else g                      # dL/dx_hat
+        mean_d = d.mean(axis=axes, keepdims=True)
+        mean_dx = (d * x_hat).mean(axis=axes, keepdims=True)
+        grads = [(d - mean_d - x_hat * mean_dx) * inv_std]                    # x's shape
+        if self.has_weight:
+            grads.append((g * x_hat).sum(axis=leading) if self.needs_input_grad[1] else None)
+        if self.has_bias:
+            grads.append(g.sum(axis=leading) if self.needs_input_grad[-1] else None)
+        return tuple(grads)
 
 
 def batch_norm(x, gamma, beta, running_mean=None, running_var=None, training=True, momentum=0.1, eps=1e-5,
@@ -114,3 +196,20 @@ def batch_norm(x, gamma, beta, running_mean=None, running_var=None, training=Tru
         raise ValueError("batch_norm: eval mode (training=False) needs running_mean and running_var")
     return BatchNorm(array_of(running_mean), array_of(running_var), training, momentum, eps,
                      sync if training else None)(x, gamma, beta)
+
+
+def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Layer normalization over the last len(normalized_shape) axes (torch.nn.functional.layer_norm).
+
+    x (N, *normalized_shape) or any leading shape; weight, bias: normalized_shape or None.
+    Example: x (8, 64, 16, 16), normalized_shape (64, 16, 16) -> (8, 64, 16, 16), each sample normalized.
+    """
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if x.ndim < len(shape) or tuple(x.shape[x.ndim - len(shape):]) != shape:
+        raise ValueError(f"layer_norm: expected an input whose last axes are normalized_shape {shape}, "
+                         f"got input of shape {tuple(x.shape)}")
+    for what, value in (("weight", weight), ("bias", bias)):
+        if value is not None and tuple(value.shape) != shape:
+            raise ValueError(f"layer_norm: expected {what} of shape {shape}, got {tuple(value.shape)}")
+    affine = [v for v in (weight, bias) if v is not None]
+    return LayerNorm(len(shape), eps, weight is not None, bias is not None)(x, *affine)
