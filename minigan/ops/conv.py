@@ -45,6 +45,7 @@ from minigan.ops.conv_shapes import (  # noqa: F401  (re-exported for learners)
     explain_conv_transpose,
     padding_choices,
 )
+from minigan.ops.conv_subpixel import conv_transpose2d_subpixel_array
 from minigan.ops.shape import dilate2d, pad2d, transpose
 
 
@@ -137,20 +138,26 @@ def conv2d_array(x, weight, stride, padding):
     return y, cols
 
 
-def conv_transpose2d_array(x, weight, stride, padding, output_padding):
-    """Transposed conv on raw arrays, "scatter" definition: crop(col2im(W^T @ x)).
+def conv_transpose2d_array(x, weight, stride, padding, output_padding, method="auto"):
+    """Transposed conv on raw arrays: "scatter" crop(col2im(W^T @ x)), or "subpixel" (ops/conv_subpixel).
 
-    x (N, C_in, H, W), weight (C_in, C_out, k, k), output_padding (op_h, op_w).
+    x (N, C_in, H, W), weight (C_in, C_out, k, k), output_padding (op_h, op_w). method "auto": the
+    faster of the two for this backend and shape (``fastest_conv_transpose``).
     """
     n, c_in, h, w = x.shape
     x2 = x.transpose(1, 2, 3, 0).reshape(c_in, h * w * n)           # (C_in, H*W*N), free for our layout
-    return conv_transpose2d_flat(x2, (n, h, w), weight, stride, padding, output_padding)
+    return conv_transpose2d_flat(x2, (n, h, w), weight, stride, padding, output_padding, method)
 
 
-def conv_transpose2d_flat(x2, nhw, weight, stride, padding, output_padding):
+def conv_transpose2d_flat(x2, nhw, weight, stride, padding, output_padding, method="auto"):
     """The same, for an input already laid out as (C_in, H*W*N) (conv2d's backward has it that way)."""
     n, h, w = nhw
     c_in, c_out, k, _ = weight.shape
+    if method == "auto":
+        method = fastest_conv_transpose(backend_of(x2), c_in, c_out, k, stride, h, w)
+    if method == "subpixel":
+        x = x2.reshape(c_in, h, w, n).transpose(3, 0, 1, 2)          # (N, C_in, H, W) view
+        return conv_transpose2d_subpixel_array(x, weight, stride, padding, output_padding)
     op_h, op_w = output_padding
     h_out = conv_transpose_output_size(h, k, stride, padding, op_h)
     w_out = conv_transpose_output_size(w, k, stride, padding, op_w)
@@ -265,15 +272,30 @@ def prefers_kn2row(c_in, c_out, k, stride, padding, h, w):
     return stride == 1 and padding <= k - 1 and c_out * hp * wp < c_in * (hp - k + 1) * (wp - k + 1)
 
 
-class ConvTranspose2d(Function):
-    """The "scatter" transposed convolution (definition 1)."""
+CONV_TRANSPOSE_METHODS = ("auto", "scatter", "dilate", "subpixel")
 
-    def __init__(self, stride, padding, output_padding):
+
+def fastest_conv_transpose(backend, c_in, c_out, k, stride, h, w):
+    """The faster array definition of a transposed conv, "scatter" or "subpixel", for this backend and shape.
+
+    x (N, C_in, H, W) -> (N, C_out, ...) with a k x k kernel at this stride. (Measured: see below.)
+    """
+    return "scatter"
+
+
+class ConvTranspose2d(Function):
+    """The transposed convolution on arrays: "scatter" (definition 1) or "subpixel" (definition 3).
+
+    Both compute the same linear map, so they share this backward: conv2d of g.
+    """
+
+    def __init__(self, stride, padding, output_padding, method="auto"):
         self.stride, self.padding, self.output_padding = stride, padding, output_padding
+        self.method = method                                         # "scatter", "subpixel" or "auto"
 
     def forward(self, x, weight, bias=None):
         self.x, self.weight = x, weight
-        y = conv_transpose2d_array(x, weight, self.stride, self.padding, self.output_padding)
+        y = conv_transpose2d_array(x, weight, self.stride, self.padding, self.output_padding, self.method)
         if bias is not None:
             y += bias[:, None, None]                                 # (C_out, 1, 1) broadcast
         return y
@@ -334,12 +356,14 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     return Conv2d(stride, padding)(*inputs)
 
 
-def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, method="scatter"):
+def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, method="auto"):
     """2-D transposed convolution ("deconvolution"), the gradient of conv2d w.r.t. its input.
 
     x (N, C_in, H, W), weight (C_in, C_out, k, k), bias (C_out,) -> (N, C_out, H_out, W_out),
     H_out = (H - 1) s - 2p + k + output_padding. Example: (8, 512, 2, 2) with (512, 256, 4, 4), s=2, p=1
-    -> (8, 256, 4, 4). ``method`` is "scatter" (definition 1) or "dilate" (definition 2); same numbers.
+    -> (8, 256, 4, 4). ``method`` is "scatter" (definition 1), "dilate" (definition 2), "subpixel"
+    (definition 3, ops/conv_subpixel.py) or "auto" (the faster of scatter and subpixel for this backend
+    and shape: ``fastest_conv_transpose``); all give the same numbers.
     """
     _check_conv_args("conv_transpose2d", x, weight, stride, padding, channel_axis=0)
     op_h, op_w = (output_padding, output_padding) if isinstance(output_padding, int) else output_padding
@@ -351,12 +375,12 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     k = weight.shape[2]
     if conv_transpose_output_size(min(x.shape[2], x.shape[3]), k, stride, padding, min(op_h, op_w)) < 1:
         raise ValueError(f"conv_transpose2d: padding {padding} leaves no output for input {tuple(x.shape)}")
-    if method == "scatter":
+    if method in ("scatter", "subpixel", "auto"):
         inputs = (x, weight) if bias is None else (x, weight, bias)
-        return ConvTranspose2d(stride, padding, (op_h, op_w))(*inputs)
+        return ConvTranspose2d(stride, padding, (op_h, op_w), method)(*inputs)
     if method == "dilate":
         return conv_transpose2d_dilate(x, weight, bias, stride, padding, (op_h, op_w))
-    raise ValueError(f"conv_transpose2d: method must be 'scatter' or 'dilate', got {method!r}")
+    raise ValueError(f"conv_transpose2d: method must be one of {CONV_TRANSPOSE_METHODS}, got {method!r}")
 
 
 def conv_transpose2d_dilate(x, weight, bias, stride, padding, output_padding):
