@@ -154,7 +154,7 @@ def conv_transpose2d_flat(x2, nhw, weight, stride, padding, output_padding, meth
     n, h, w = nhw
     c_in, c_out, k, _ = weight.shape
     if method == "auto":
-        method = fastest_conv_transpose(backend_of(x2), c_in, c_out, k, stride, h, w)
+        method = fastest_conv_transpose(backend_of(x2), c_in, c_out)
     if method == "subpixel":
         x = x2.reshape(c_in, h, w, n).transpose(3, 0, 1, 2)          # (N, C_in, H, W) view
         return conv_transpose2d_subpixel_array(x, weight, stride, padding, output_padding)
@@ -275,11 +275,25 @@ def prefers_kn2row(c_in, c_out, k, stride, padding, h, w):
 CONV_TRANSPOSE_METHODS = ("auto", "scatter", "dilate", "subpixel")
 
 
-def fastest_conv_transpose(backend, c_in, c_out, k, stride, h, w):
-    """The faster array definition of a transposed conv, "scatter" or "subpixel", for this backend and shape.
+def fastest_conv_transpose(backend, c_in, c_out):
+    """The faster array definition of a transposed conv C_in -> C_out: "scatter" or "subpixel".
 
-    x (N, C_in, H, W) -> (N, C_out, ...) with a k x k kernel at this stride. (Measured: see below.)
+    What each one writes and reads (k x k kernel, H*W*N input pixels, any stride): scatter's cols are
+    (C_out*k*k, H*W*N), then k*k scatter-adds into the output; the sub-pixel phases' cols add up to
+    (C_in*k*k, H*W*N) (every kernel tap belongs to exactly one phase), and the output is written once.
+    So on NumPy the sub-pixel wins while C_in is not much larger than C_out, scatter when C_out is
+    small. Measured forward times, subpixel / scatter (batch 64, one process, interleaved, on the
+    2-core CPU while it was busy; benchmarks/bench_conv_transpose.py and docs/benchmarks.md):
+    128->128 (14x14, k=4) 0.57, 129->128 (7x7) 0.75, 128->128 (7x7, k=3) 0.93, 128->64 (8x8) 1.04,
+    the DCGAN's 512->256 ... 128->64 (C_in = 2 C_out) 1.04-1.24, 64->3 (16x16) 12.6. Hence the
+    line at C_in <= 1.5 C_out: the cGAN's transposed convs go sub-pixel, the DCGAN's stay scatter.
+
+    On CuPy (and the strict test backend) scatter: its col2im_blocks is 1 matmul + 5 kernels, the
+    sub-pixel 4 matmuls + about 15 kernels, and a GPU running this model is limited by launches.
+    (Not measured on a GPU yet: `bench_conv_transpose.py --backend cupy` is the check to run there.)
     """
+    if backend == "numpy" and 2 * c_in <= 3 * c_out:
+        return "subpixel"
     return "scatter"
 
 

@@ -110,12 +110,15 @@ def conv_transpose2d_subpixel_array(x, weight, stride, padding, output_padding):
         x_chwn = x.transpose(1, 2, 3, 0)                             # (C_in, H, W, N) view
     # every output pixel belongs to exactly one phase; only with k < s do some phases get no tap (zeros)
     out = (xp.zeros if k < s else xp.empty)((c_out, h_out, w_out, n), dtype=x.dtype)   # (C_out, H_out, W_out, N)
+    # the weight with C_out innermost, copied once: each sub-kernel below is then a copy of whole rows
+    # of C_out floats (reading the sub-kernels straight out of (C_in, C_out, k, k) jumps around memory)
+    w_last = xp.ascontiguousarray(weight.transpose(0, 2, 3, 1))      # (C_in, k, k, C_out)
     for phase_h, r_h, taps_h, start_h, q_h in phases_h:
         for phase_w, r_w, taps_w, start_w, q_w in phases_w:
             if taps_h == 0 or taps_w == 0 or q_h == 0 or q_w == 0:
                 continue                                             # no tap reaches it, or no pixel in it
-            sub = weight[:, :, r_h::s, r_w::s][:, :, ::-1, ::-1]     # (C_in, C_out, taps_h, taps_w), flipped
-            w_mat = sub.transpose(1, 0, 2, 3).reshape(c_out, c_in * taps_h * taps_w)   # (C_out, C_in*T_h*T_w)
+            sub = w_last[:, r_h::s, r_w::s][:, ::-1, ::-1]           # (C_in, taps_h, taps_w, C_out), flipped
+            w_mat = sub.reshape(c_in * taps_h * taps_w, c_out).T     # (C_out, C_in*T_h*T_w), a transposed view
             cols = phase_cols(x_chwn, start_h + top, start_w + left, taps_h, taps_w, q_h, q_w)  # (C_in*T_h*T_w, Q_h*Q_w*N)
             y = w_mat @ cols                                         # (C_out, Q_h*Q_w*N)
             out[:, phase_h::s, phase_w::s, :] = y.reshape(c_out, q_h, q_w, n)   # written once
