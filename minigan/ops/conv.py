@@ -1,6 +1,6 @@
-"""Convolution and transposed convolution (two definitions), built on im2col / col2im.
+"""Convolution and transposed convolution (three definitions), built on im2col / col2im.
 
-Reading order: ops/conv_shapes -> **ops/conv** -> ops/norm.
+Reading order: ops/conv_shapes -> **ops/conv** -> ops/conv_subpixel -> ops/norm.
 
 Notation: x (N, C_in, H, W), conv weight W (C_out, C_in, k, k), stride s, padding p,
 H_out = floor((H + 2p - k)/s) + 1. Transposed conv weight W (C_in, C_out, k, k) (PyTorch's layouts).
@@ -28,7 +28,11 @@ Transposed convolution, definition 2: "dilate" (Kieu 2)
     insert z = s - 1 zeros between input pixels, pad p' = k - p - 1 on each side (+ output_padding on
     the bottom/right), then a stride-1 conv2d with the kernel flipped and its in/out channels swapped.
     Composed from visible Tensor ops (dilate2d -> pad2d -> conv2d), so autograd derives its backward.
-The tests check that both give the same numbers, and that <conv2d(x, W), y> = <x, conv_transpose2d(y, W)>.
+Transposed convolution, definition 3: "subpixel" (ops/conv_subpixel.py)
+    s*s stride-1 convolutions with the flipped sub-kernels W[:, :, r::s, c::s], each written into one
+    phase y[phase_h::s, phase_w::s] of the output. Same Function as scatter (ConvTranspose2d), whose
+    forward and conv2d's input gradient pick the faster of the two (``fastest_conv_transpose``).
+The tests check that all give the same numbers, and that <conv2d(x, W), y> = <x, conv_transpose2d(y, W)>.
 
 Memory layout: activations come out of these ops as NCHW *views* of (C, H, W, N) memory, the batch
 innermost. That is the layout the matmul produces when the columns are ordered (H_out, W_out, N), and
@@ -45,7 +49,7 @@ from minigan.ops.conv_shapes import (  # noqa: F401  (re-exported for learners)
     explain_conv_transpose,
     padding_choices,
 )
-from minigan.ops.conv_subpixel import conv_transpose2d_subpixel_array
+from minigan.ops.conv_subpixel import conv_transpose2d_subpixel_array, fastest_conv_transpose
 from minigan.ops.shape import dilate2d, pad2d, transpose
 
 
@@ -273,28 +277,6 @@ def prefers_kn2row(c_in, c_out, k, stride, padding, h, w):
 
 
 CONV_TRANSPOSE_METHODS = ("auto", "scatter", "dilate", "subpixel")
-
-
-def fastest_conv_transpose(backend, c_in, c_out):
-    """The faster array definition of a transposed conv C_in -> C_out: "scatter" or "subpixel".
-
-    What each one writes and reads (k x k kernel, H*W*N input pixels, any stride): scatter's cols are
-    (C_out*k*k, H*W*N), then k*k scatter-adds into the output; the sub-pixel phases' cols add up to
-    (C_in*k*k, H*W*N) (every kernel tap belongs to exactly one phase), and the output is written once.
-    So on NumPy the sub-pixel wins while C_in is not much larger than C_out, scatter when C_out is
-    small. Measured forward times, subpixel / scatter (batch 64, one process, interleaved, on the
-    2-core CPU while it was busy; benchmarks/bench_conv_transpose.py and docs/benchmarks.md):
-    128->128 (14x14, k=4) 0.57, 129->128 (7x7) 0.75, 128->128 (7x7, k=3) 0.93, 128->64 (8x8) 1.04,
-    the DCGAN's 512->256 ... 128->64 (C_in = 2 C_out) 1.04-1.24, 64->3 (16x16) 12.6. Hence the
-    line at C_in <= 1.5 C_out: the cGAN's transposed convs go sub-pixel, the DCGAN's stay scatter.
-
-    On CuPy (and the strict test backend) scatter: its col2im_blocks is 1 matmul + 5 kernels, the
-    sub-pixel 4 matmuls + about 15 kernels, and a GPU running this model is limited by launches.
-    (Not measured on a GPU yet: `bench_conv_transpose.py --backend cupy` is the check to run there.)
-    """
-    if backend == "numpy" and 2 * c_in <= 3 * c_out:
-        return "subpixel"
-    return "scatter"
 
 
 class ConvTranspose2d(Function):

@@ -34,9 +34,7 @@ Worked example (one axis, k=4, s=2, p=1, the DCGAN layer): phase 0 has r=1, c=0:
 flipped (3, 1), reading input rows q-1, q. Phase 1 has r=0, c=1: kernel rows 0, 2, flipped (2, 0),
 reading input rows q, q+1. docs/transposed-conv.md draws the four 2-D phases.
 
-Which definition is faster depends on the shape: the sub-pixel cols hold C_in*T*T rows per phase, the
-scatter cols C_out*k*k rows in all; ``ops.conv.fastest_conv_transpose`` chooses (measured numbers in
-its docstring).
+Which definition is faster depends on the channels: ``fastest_conv_transpose`` (at the end) chooses.
 """
 
 from minigan.backend import get_array_module
@@ -123,3 +121,25 @@ def conv_transpose2d_subpixel_array(x, weight, stride, padding, output_padding):
             y = w_mat @ cols                                         # (C_out, Q_h*Q_w*N)
             out[:, phase_h::s, phase_w::s, :] = y.reshape(c_out, q_h, q_w, n)   # written once
     return out.transpose(3, 0, 1, 2)                                 # (N, C_out, H_out, W_out) view
+
+
+def fastest_conv_transpose(backend, c_in, c_out):
+    """The faster array definition of a transposed conv C_in -> C_out: "scatter" or "subpixel".
+
+    What each one writes and reads (k x k kernel, H*W*N input pixels, any stride): scatter's cols are
+    (C_out*k*k, H*W*N), then k*k scatter-adds into the output; the sub-pixel phases' cols add up to
+    (C_in*k*k, H*W*N) (every kernel tap belongs to exactly one phase), and the output is written once.
+    So on NumPy the sub-pixel wins while C_in is not much larger than C_out, scatter when C_out is
+    small. Measured forward times, subpixel / scatter (batch 64, one process, interleaved, on the
+    2-core CPU while it was busy; benchmarks/bench_conv_transpose.py and docs/benchmarks.md):
+    128->128 (14x14, k=4) 0.57, 129->128 (7x7) 0.75, 128->128 (7x7, k=3) 0.93, 128->64 (8x8) 1.04,
+    the DCGAN's 512->256 ... 128->64 (C_in = 2 C_out) 1.04-1.24, 64->3 (16x16) 12.6. Hence the
+    line at C_in <= 1.5 C_out: the cGAN's transposed convs go sub-pixel, the DCGAN's stay scatter.
+
+    On CuPy (and the strict test backend) scatter: its col2im_blocks is 1 matmul + 5 kernels, the
+    sub-pixel 4 matmuls + about 15 kernels, and a GPU running this model is limited by launches.
+    (Not measured on a GPU yet: `bench_conv_transpose.py --backend cupy` is the check to run there.)
+    """
+    if backend == "numpy" and 2 * c_in <= 3 * c_out:
+        return "subpixel"
+    return "scatter"
