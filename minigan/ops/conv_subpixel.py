@@ -130,11 +130,13 @@ def fastest_conv_transpose(backend, c_in, c_out):
     (C_out*k*k, H*W*N), then k*k scatter-adds into the output; the sub-pixel phases' cols add up to
     (C_in*k*k, H*W*N) (every kernel tap belongs to exactly one phase), and the output is written once.
     So on NumPy the sub-pixel wins while C_in is not much larger than C_out, scatter when C_out is
-    small. Measured forward times, subpixel / scatter (batch 64, one process, interleaved, on the
-    2-core CPU while it was busy; benchmarks/bench_conv_transpose.py and docs/benchmarks.md):
-    128->128 (14x14, k=4) 0.57, 129->128 (7x7) 0.75, 128->128 (7x7, k=3) 0.93, 128->64 (8x8) 1.04,
-    the DCGAN's 512->256 ... 128->64 (C_in = 2 C_out) 1.04-1.24, 64->3 (16x16) 12.6. Hence the
-    line at C_in <= 1.5 C_out: the cGAN's transposed convs go sub-pixel, the DCGAN's stay scatter.
+    small. Measured forward times, subpixel / scatter (benchmarks/bench_conv_transpose.py, one
+    process, interleaved, 2-core CPU, busy; one BLAS thread; batch 64 / 128; docs/benchmarks.md):
+    the cGAN's 129->128, 128->128 (k=4) and 128->128 (k=3): 0.81-0.87 / 0.73-0.94; the DCGAN's
+    512->256 ... 128->64 (C_in = 2 C_out): 0.94-1.17 / 1.07-1.34; 64->3 and 128->2: 8-43. Hence the
+    line at C_in <= 1.5 C_out: the cGAN's layers go sub-pixel, the DCGAN's stay scatter. (With two
+    BLAS threads on the busy machine the sub-pixel lost almost everywhere: each of its s*s matmuls
+    waits for the second thread to be scheduled, where scatter waits once.)
 
     On CuPy (and the strict test backend) scatter: its col2im_blocks is 1 matmul + 5 kernels, the
     sub-pixel 4 matmuls + about 15 kernels, and a GPU running this model is limited by launches.
