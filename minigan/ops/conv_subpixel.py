@@ -107,7 +107,8 @@ def conv_transpose2d_subpixel_array(x, weight, stride, padding, output_padding):
     else:
         x_chwn = x.transpose(1, 2, 3, 0)                             # (C_in, H, W, N) view
     # every output pixel belongs to exactly one phase; only with k < s do some phases get no tap (zeros)
-    out = (xp.zeros if k < s else xp.empty)((c_out, h_out, w_out, n), dtype=x.dtype)   # (C_out, H_out, W_out, N)
+    dtype = xp.result_type(x.dtype, weight.dtype)                    # what x @ weight would give
+    out = (xp.zeros if k < s else xp.empty)((c_out, h_out, w_out, n), dtype=dtype)   # (C_out, H_out, W_out, N)
     # the weight with C_out innermost, copied once: each sub-kernel below is then a copy of whole rows
     # of C_out floats (reading the sub-kernels straight out of (C_in, C_out, k, k) jumps around memory)
     w_last = xp.ascontiguousarray(weight.transpose(0, 2, 3, 1))      # (C_in, k, k, C_out)
