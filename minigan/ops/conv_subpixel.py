@@ -28,7 +28,9 @@ i = q + c - t. So every phase is an ordinary stride-1 correlation of x with a sm
 (phase_h, phase_w); each is one im2col with T_h*T_w taps (ceil(k/s)^2 at most: 4 for k=4, s=2,
 instead of k*k = 16) and one matmul, and its result is written once into the output pixels
 y[phase_h::s, phase_w::s]. No scatter-add, and no (C_out*k*k, H*W*N) intermediate: the largest
-intermediate is one phase's cols (C_in*T_h*T_w, Q_h*Q_w*N).
+intermediate is one phase's cols (C_in*T_h*T_w, Q_h*Q_w*N). (All phases' cols together are about
+(C_in*k*k, H*W*N), since every tap belongs to exactly one phase: smaller than scatter's only when
+C_in < C_out.)
 
 Worked example (one axis, k=4, s=2, p=1, the DCGAN layer): phase 0 has r=1, c=0: kernel rows 1, 3,
 flipped (3, 1), reading input rows q-1, q. Phase 1 has r=0, c=1: kernel rows 0, 2, flipped (2, 0),
@@ -118,7 +120,8 @@ def conv_transpose2d_subpixel_array(x, weight, stride, padding, output_padding):
                 continue                                             # no tap reaches it, or no pixel in it
             sub = w_last[:, r_h::s, r_w::s][:, ::-1, ::-1]           # (C_in, taps_h, taps_w, C_out), flipped
             w_mat = sub.reshape(c_in * taps_h * taps_w, c_out).T     # (C_out, C_in*T_h*T_w), a transposed view
-            cols = phase_cols(x_chwn, start_h + top, start_w + left, taps_h, taps_w, q_h, q_w)  # (C_in*T_h*T_w, Q_h*Q_w*N)
+            cols = phase_cols(x_chwn, start_h + top, start_w + left,
+                              taps_h, taps_w, q_h, q_w)              # (C_in*T_h*T_w, Q_h*Q_w*N)
             y = w_mat @ cols                                         # (C_out, Q_h*Q_w*N)
             out[:, phase_h::s, phase_w::s, :] = y.reshape(c_out, q_h, q_w, n)   # written once
     return out.transpose(3, 0, 1, 2)                                 # (N, C_out, H_out, W_out) view
