@@ -227,6 +227,10 @@ run_all() {
         --rounds 2 --time-budget "$(bench_budget "$t_ops" 45)" --timeout 90 $BENCH_QUICK \
         --out "$WORK/bench_ops_gpu.md" --json "$WORK/bench_ops_gpu.json"
 
+    # the three transposed convolutions, forward only (for fastest_conv_transpose's CuPy branch)
+    stage bench_convt "$(limit_for "${T_BENCH_CONVT:-60}")" python benchmarks/bench_conv_transpose.py \
+        --backend "$BACKEND" --rounds 3 $BENCH_QUICK --out "$WORK/bench_conv_transpose_gpu.md"
+
     # the cGAN step, if time is left
     local t_cgan
     t_cgan=$(limit_for "${T_BENCH_CGAN:-100}")

@@ -494,6 +494,9 @@ KIND_COLORS = {
     "out": "#fcbba1",       # a value of the output
     "crop": "#ffffff",      # cropped away
     "zero": "#ffffff",      # an untouched zero
+    "blank": "#ffffff",     # not part of this picture (no number drawn)
+    # the four phases of a k=4, s=2 transposed convolution (fig_subpixel), by (row phase, column phase)
+    "phase00": "#fcbba1", "phase01": "#c7e9c0", "phase10": "#9ecae1", "phase11": "#dadaeb",
 }
 
 
@@ -509,6 +512,8 @@ def draw_grid(ax, values, kinds, title, box=None, canvas=5, fmt="{:g}"):
     for i in range(h):
         for j in range(w):
             ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fc=KIND_COLORS[kinds[i][j]], ec="0.35", lw=0.8))
+            if kinds[i][j] == "blank":
+                continue
             ax.text(j, i, fmt.format(values[i, j]), ha="center", va="center", fontsize=10,
                     color="0.55" if kinds[i][j] in ("pad", "inserted", "crop") else "black")
     if box is not None:
@@ -622,6 +627,67 @@ def fig_scatter():
                  fontsize=10)
     fig.tight_layout()
     save(fig, "transposed_conv_scatter.png")
+
+
+def _plus(name, offset):
+    """'q-1', 'q', 'q+1': an index written as in the text."""
+    return name if offset == 0 else f"{name}{offset:+d}"
+
+
+def fig_subpixel():
+    """Transposed conv, definition 3 ("subpixel"): k=4, s=2, p=1 as four stride-1 convs, interleaved."""
+    from minigan.ops.conv_subpixel import subpixel_phases
+
+    plt = pyplot()
+    k, s, p = 4, 2, 1
+    x = mg.tensor(np.arange(1.0, 10.0).reshape(1, 1, 3, 3))          # input 3x3: 1 .. 9
+    w = mg.tensor(np.arange(16.0).reshape(1, 1, 4, 4))               # kernel 4x4: 0 .. 15
+    y = F.conv_transpose2d(x, w, stride=s, padding=p, method="subpixel")   # (1, 1, 6, 6)
+    for method in ("scatter", "dilate"):
+        assert np.array_equal(F.conv_transpose2d(x, w, stride=s, padding=p, method=method).numpy(), y.numpy())
+    size = y.shape[2]
+    phases = subpixel_phases(size, k, s, p)                          # [(phase, r, taps, start, outputs)]
+    fig, axes = plt.subplots(2, 5, figsize=(14, 6.4))
+    tap_kinds = [["kernel"] * k for _ in range(k)]
+    for ph, r_h, _, _, _ in phases:
+        for pw, r_w, _, _, _ in phases:
+            for a in range(r_h, k, s):
+                for b in range(r_w, k, s):
+                    tap_kinds[a][b] = f"phase{ph}{pw}"
+    draw_grid(axes[0, 0], as_grid(w), tap_kinds, "kernel W (4x4), each tap coloured\nby the output phase it feeds")
+    draw_grid(axes[1, 0], as_grid(x), [["input"] * 3] * 3,
+              f"input x (3x3)\nk={k}, s={s}, p={p}: output {size}x{size}", canvas=6)
+    assembled = np.zeros((size, size))
+    col, q_col = 1, "q'"                                             # q: the output row index, q': column
+    for ph, r_h, _, start_h, q_h in phases:
+        for pw, r_w, _, start_w, q_w in phases:
+            kind = f"phase{ph}{pw}"
+            sub = w[:, :, r_h::s, r_w::s][:, :, ::-1, ::-1]            # the 2x2 sub-kernel, flipped
+            # a stride-1 conv2d with padding 1 reads input rows i-1, i for its output i; output q of the
+            # phase reads rows q + start, q + start + 1: that is output q + start + 1 of this conv2d
+            conv = as_grid(F.conv2d(x, sub, padding=1))                 # (4, 4)
+            part = conv[start_h + 1:start_h + 1 + q_h, start_w + 1:start_w + 1 + q_w]   # (3, 3)
+            assert np.array_equal(part, as_grid(y)[ph::s, pw::s])
+            assembled[ph::s, pw::s] = part                              # interleave
+            rows = ", ".join(str(a) for a in range(r_h, k, s)[::-1])
+            cols = ", ".join(str(b) for b in range(r_w, k, s)[::-1])
+            draw_grid(axes[0, col], as_grid(sub), [[kind] * 2] * 2,
+                      f"phase ({ph}, {pw}): W[{r_h}::2, {r_w}::2] flipped\n= kernel rows {rows}, cols {cols}")
+            kinds = [["blank"] * size for _ in range(size)]
+            for i in range(ph, size, s):
+                for j in range(pw, size, s):
+                    kinds[i][j] = kind
+            draw_grid(axes[1, col], assembled, kinds,
+                      f"y[2q+{ph}, 2q'+{pw}] reads x rows {_plus('q', start_h)}, {_plus('q', start_h + 1)}\n"
+                      f"and columns {_plus(q_col, start_w)}, {_plus(q_col, start_w + 1)}", canvas=6)
+            col += 1
+    assert np.array_equal(assembled, as_grid(y))
+    fig.suptitle("Transposed convolution, definition 3 (method=\"subpixel\"): a stride-2 transposed conv is four "
+                 "stride-1 convolutions with flipped 2x2 sub-kernels,\nwritten into the output pixels of their "
+                 "phase: pixel (2q+i, 2q'+j) belongs to phase (i, j). Bottom row: each phase's 9 outputs in their place "
+                 "in the 6x6 output", fontsize=10)
+    fig.tight_layout(h_pad=2.0)
+    save(fig, "transposed_conv_subpixel.png")
 
 
 def fig_checkerboard():
@@ -772,6 +838,7 @@ def fig_runs():
 FIGURES = {
     "dilate": (fig_dilate, "transposed_conv_dilate.png: definition 2 (Kiểu 2) step by step"),
     "scatter": (fig_scatter, "transposed_conv_scatter.png: definition 1 (Kiểu 1), copies summed and cropped"),
+    "subpixel": (fig_subpixel, "transposed_conv_subpixel.png: definition 3, the four phases of k=4, s=2"),
     "checkerboard": (fig_checkerboard, "checkerboard.png: kernel taps per output pixel, k=3 vs k=4 at s=2"),
     "dcgan_shapes": (fig_dcgan_shapes, "dcgan_shapes.png: the DCGAN shape pyramid of G and D"),
     "toy2d": (fig_toy2d, "toy2d.png: the toy GAN of examples/gan_toy2d.py (under a minute on a quiet CPU)"),

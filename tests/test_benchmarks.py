@@ -64,3 +64,14 @@ def test_table_without_numpy_frameworks_keeps_its_columns():
     table, _, summary = bench.build_table(args, bench.parse_pairs(args), trials, cpu_gflops=[200.0])
     assert "minigan / this" not in table
     assert summary["minigan:numpy:64"]["ratio_to_torch"] == pytest.approx(2.0)
+
+
+def test_conv_transpose_table_times_every_definition_and_shows_the_choice():
+    import bench_conv_transpose as convt
+
+    results = {2: convt.measure(2, "numpy", rounds=1, warmup=0, iters=1)}   # also checks they agree
+    times, picks = results[2]
+    assert set(times) == {(name, m) for name, *_ in convt.SHAPES for m in convt.METHODS}
+    assert picks["cGAN G convT2"] == "subpixel" and picks["DCGAN convT4 / D conv1 dx"] == "scatter"
+    table = convt.table([2], results)
+    assert table.count("\n") == len(convt.SHAPES) + 1                       # header, rule, one row each

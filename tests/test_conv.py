@@ -1,8 +1,8 @@
-"""ops/conv.py and ops/conv_shapes.py: conv2d and the two transposed convolutions.
+"""ops/conv.py, ops/conv_subpixel.py and ops/conv_shapes.py: conv2d and the three transposed convolutions.
 
 Checked against the plain-loop references in tests/reference.py (forward and every gradient), against
-each other (scatter == dilate), through the adjoint identity, with gradcheck, and optionally against
-PyTorch.
+each other (scatter == dilate == subpixel), through the adjoint identity, with gradcheck, and
+optionally against PyTorch.
 """
 
 import numpy as np
@@ -13,11 +13,13 @@ from hypothesis import strategies as st
 import minigan as mg
 import minigan.functional as F
 import reference as ref
-from minigan.ops.conv import (Conv2d, Conv2dKn2row, col2im_blocks, col2im_per_tap, conv_output_size,
-                              conv_transpose_output_size, explain_conv_transpose, prefers_kn2row)
+from minigan.ops.conv import (CONV_TRANSPOSE_METHODS, Conv2d, Conv2dKn2row, col2im_blocks, col2im_per_tap,
+                              conv_output_size, conv_transpose2d_array, conv_transpose_output_size,
+                              explain_conv_transpose, fastest_conv_transpose, prefers_kn2row)
+from minigan.ops.conv_subpixel import conv_transpose2d_subpixel_array, subpixel_phases
 
 SETTINGS = dict(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-METHODS = ["scatter", "dilate"]
+METHODS = ["scatter", "dilate", "subpixel"]
 
 
 def np_(t):
@@ -138,16 +140,65 @@ def _output_size_ok(case):
 
 @settings(**SETTINGS)
 @given(case=conv_transpose_cases())
-def test_scatter_equals_dilate_and_shapes_follow_the_formula(make, case):
+def test_scatter_equals_dilate_equals_subpixel_and_shapes_follow_the_formula(make, case):
     assume(_output_size_ok(case))
     rng = np.random.default_rng(case["seed"])
     n, c_in, c_out, h, w_, k, s, p, op = (case[key] for key in ("n", "c_in", "c_out", "h", "w", "k", "s", "p", "op"))
     x, w, b = make(rng.standard_normal((n, c_in, h, w_))), make(rng.standard_normal((c_in, c_out, k, k))), make(rng.standard_normal(c_out))
     a = F.conv_transpose2d(x, w, b, s, p, op, method="scatter")
     d = F.conv_transpose2d(x, w, b, s, p, op, method="dilate")
+    sub = F.conv_transpose2d(x, w, b, s, p, op, method="subpixel")
     expected_shape = (n, c_out, (h - 1) * s - 2 * p + k + op[0], (w_ - 1) * s - 2 * p + k + op[1])
-    assert a.shape == d.shape == expected_shape
+    assert a.shape == d.shape == sub.shape == expected_shape
     assert np.allclose(a.numpy(), d.numpy())
+    assert np.allclose(sub.numpy(), a.numpy())
+
+
+@settings(**SETTINGS)
+@given(case=conv_transpose_cases(), op_w=st.integers(0, 2), extra_p=st.integers(0, 2))
+def test_subpixel_per_axis_output_padding_and_any_padding(case, op_w, extra_p):
+    """Non-square inputs, output_padding (op_h, op_w) per axis, and padding up to k + 1 (beyond k - 1,
+    where the dilate view would have to crop): the sub-pixel arrays equal the plain-loop scatter."""
+    n, c_in, c_out, h, w_, k, s = (case[key] for key in ("n", "c_in", "c_out", "h", "w", "k", "s"))
+    op_h, p, op_w = case["op"][0], case["p"] + extra_p, min(op_w, s - 1)
+    h_out, w_out = conv_transpose_output_size(h, k, s, p, op_h), conv_transpose_output_size(w_, k, s, p, op_w)
+    assume(h_out >= 1 and w_out >= 1)
+    rng = np.random.default_rng(case["seed"])
+    x, w = rng.standard_normal((n, c_in, h, w_)), rng.standard_normal((c_in, c_out, k, k))
+    got = conv_transpose2d_subpixel_array(x, w, s, p, (op_h, op_w))
+    # output_padding only appends zero rows/columns at the bottom/right before the crop: the result
+    # with (op_h, op_w) is the top-left corner of the one with max(op_h, op_w) on both axes
+    expected = ref.conv_transpose2d_scatter(x, w, None, s, p, max(op_h, op_w))[:, :, :h_out, :w_out]
+    assert got.shape == (n, c_out, h_out, w_out)
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10)
+    scatter = conv_transpose2d_array(x, w, s, p, (op_h, op_w))                    # definition 1
+    np.testing.assert_allclose(got, scatter, rtol=1e-10, atol=1e-10)
+
+
+def test_subpixel_phases_of_the_dcgan_layer():
+    # k=4, s=2, p=1 (docs/transposed-conv.md works it by hand): phase 0 uses kernel rows 1, 3 and reads
+    # input rows q-1, q; phase 1 uses kernel rows 0, 2 and reads input rows q, q+1; 8 outputs each
+    assert subpixel_phases(16, 4, 2, 1) == [(0, 1, 2, -1, 8), (1, 0, 2, 0, 8)]
+    # k=3, s=2, p=1, op=1 (7 -> 14): uneven phases, 2 taps and 1 tap
+    assert subpixel_phases(14, 3, 2, 1) == [(0, 1, 1, 0, 7), (1, 0, 2, 0, 7)]
+    # k=1, s=2: kernel row 0 only reaches phase 0; phase 1 gets no tap (its outputs are zeros)
+    assert subpixel_phases(3, 1, 2, 0) == [(0, 0, 1, 0, 2), (1, 1, 0, 1, 1)]
+
+
+def test_fastest_conv_transpose_picks_one_definition_and_auto_agrees(make, backend, rng):
+    for c_in, c_out in ((512, 256), (64, 3), (128, 128), (129, 128), (2, 3)):
+        assert fastest_conv_transpose(backend, c_in, c_out) in METHODS
+    assert fastest_conv_transpose("numpy", 128, 64) == "scatter"          # the DCGAN's C_in = 2 C_out
+    assert fastest_conv_transpose("numpy", 64, 3) == "scatter"            # few output channels
+    assert fastest_conv_transpose("numpy", 128, 128) == "subpixel"        # the cGAN's generator
+    assert fastest_conv_transpose("cupy", 128, 128) == "scatter"          # fewer kernel launches
+    assert set(CONV_TRANSPOSE_METHODS) == {"auto", *METHODS}
+    for c_in, c_out in ((2, 3), (3, 1)):                                  # one pick of each kind on NumPy
+        x, w, b = rng.standard_normal((2, c_in, 3, 4)), rng.standard_normal((c_in, c_out, 4, 4)), rng.standard_normal(c_out)
+        results = [F.conv_transpose2d(make(x), make(w), make(b), 2, 1, 1, method=m).numpy()
+                   for m in ("auto", *METHODS)]
+        for other in results[1:]:
+            np.testing.assert_allclose(results[0], other, rtol=1e-10, atol=1e-10)
 
 
 @settings(**SETTINGS)

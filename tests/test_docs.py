@@ -143,14 +143,15 @@ def test_relative_links_exist(page):
 def test_make_figures_lists_its_figures(capsys):
     mf.main(["--list"])
     names = capsys.readouterr().out.split()
-    for name in ("dilate", "scatter", "checkerboard", "dcgan_shapes", "toy2d", "runs", "tables", "outputs"):
+    for name in ("dilate", "scatter", "subpixel", "checkerboard", "dcgan_shapes", "toy2d", "runs", "tables",
+                 "outputs"):
         assert name in names
 
 
 def test_the_quick_figures_are_made_from_minigan(tmp_path, monkeypatch):
     monkeypatch.setattr(mf, "IMAGES", tmp_path)
-    for name in ("dilate", "scatter", "checkerboard"):
-        mf.FIGURES[name][0]()  # each asserts its numbers against both conv_transpose2d methods
+    for name in ("dilate", "scatter", "subpixel", "checkerboard"):
+        mf.FIGURES[name][0]()  # each asserts its numbers against the conv_transpose2d methods
     for png in tmp_path.glob("*.png"):
         assert 0 < png.stat().st_size < 200_000
-    assert len(list(tmp_path.glob("*.png"))) == 3
+    assert len(list(tmp_path.glob("*.png"))) == 4

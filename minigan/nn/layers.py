@@ -100,7 +100,7 @@ class Conv2d(Module):
 
 class ConvTranspose2d(Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0,
-                 bias=True, method="scatter"):
+                 bias=True, method="auto"):
         _check_ints("ConvTranspose2d", 1, in_channels=in_channels, out_channels=out_channels,
                     kernel_size=kernel_size, stride=stride)
         _check_ints("ConvTranspose2d", 0, padding=padding)
@@ -108,8 +108,9 @@ class ConvTranspose2d(Module):
         if op_h is None or not (0 <= op_h < stride and 0 <= op_w < stride):
             raise ValueError(f"ConvTranspose2d: output_padding must be an int or an (int, int) pair, each "
                              f">= 0 and smaller than the stride ({stride}), got {output_padding!r}")
-        if method not in ("scatter", "dilate"):
-            raise ValueError(f"ConvTranspose2d: method must be 'scatter' or 'dilate', got {method!r}")
+        if method not in ("auto", "scatter", "dilate", "subpixel"):
+            raise ValueError("ConvTranspose2d: method must be 'auto', 'scatter', 'dilate' or 'subpixel', "
+                             f"got {method!r}")
         if method == "dilate" and padding > kernel_size - 1:
             raise ValueError(f"ConvTranspose2d: method='dilate' needs padding <= kernel_size - 1 = "
                              f"{kernel_size - 1}, got {padding}; use method='scatter'")

@@ -1,6 +1,6 @@
-"""Convolution and transposed convolution (two definitions), built on im2col / col2im.
+"""Convolution and transposed convolution (three definitions), built on im2col / col2im.
 
-Reading order: ops/conv_shapes -> ops/im2col -> **ops/conv** -> ops/norm.
+Reading order: ops/conv_shapes -> ops/im2col -> **ops/conv** -> ops/conv_subpixel -> ops/norm.
 
 Notation: x (N, C_in, H, W), conv weight W (C_out, C_in, k, k), stride s, padding p,
 H_out = floor((H + 2p - k)/s) + 1. Transposed conv weight W (C_in, C_out, k, k) (PyTorch's layouts).
@@ -28,7 +28,11 @@ Transposed convolution, definition 2: "dilate" (Kieu 2)
     insert z = s - 1 zeros between input pixels, pad p' = k - p - 1 on each side (+ output_padding on
     the bottom/right), then a stride-1 conv2d with the kernel flipped and its in/out channels swapped.
     Composed from visible Tensor ops (dilate2d -> pad2d -> conv2d), so autograd derives its backward.
-The tests check that both give the same numbers, and that <conv2d(x, W), y> = <x, conv_transpose2d(y, W)>.
+Transposed convolution, definition 3: "subpixel" (ops/conv_subpixel.py)
+    s*s stride-1 convolutions with the flipped sub-kernels W[:, :, r::s, c::s], each written into one
+    phase y[phase_h::s, phase_w::s] of the output. Same Function as scatter (ConvTranspose2d), whose
+    forward and conv2d's input gradient pick the faster of the two (``fastest_conv_transpose``).
+The tests check that all give the same numbers, and that <conv2d(x, W), y> = <x, conv_transpose2d(y, W)>.
 
 Memory layout: activations come out of these ops as NCHW *views* of (C, H, W, N) memory, the batch
 innermost. That is the layout the matmul produces when the columns are ordered (H_out, W_out, N), and
@@ -38,7 +42,7 @@ every row that im2col copies and col2im adds is N floats long and contiguous, in
 """
 
 from minigan.autograd import Function
-from minigan.backend import get_array_module
+from minigan.backend import backend_of, get_array_module
 from minigan.ops.conv_shapes import (  # noqa: F401  (re-exported for learners)
     conv_output_size,
     as_int,
@@ -47,6 +51,7 @@ from minigan.ops.conv_shapes import (  # noqa: F401  (re-exported for learners)
     output_padding_pair,
     padding_choices,
 )
+from minigan.ops.conv_subpixel import conv_transpose2d_subpixel_array, fastest_conv_transpose
 from minigan.ops.im2col import (  # noqa: F401  (re-exported: the tests and benchmarks use them)
     col2im,
     col2im_blocks,
@@ -223,14 +228,27 @@ def prefers_kn2row(c_in, c_out, k, stride, padding, h, w):
     return stride == 1 and padding <= k - 1 and c_out * hp * wp < c_in * (hp - k + 1) * (wp - k + 1)
 
 
-class ConvTranspose2d(Function):
-    """The "scatter" transposed convolution (definition 1)."""
+CONV_TRANSPOSE_METHODS = ("auto", "scatter", "dilate", "subpixel")
 
-    def __init__(self, stride, padding, output_padding):
+
+class ConvTranspose2d(Function):
+    """The transposed convolution on arrays: "scatter" (definition 1) or "subpixel" (definition 3).
+
+    Both compute the same linear map, so they share this backward: conv2d of g.
+    """
+
+    def __init__(self, stride, padding, output_padding, method="auto"):
         self.stride, self.padding, self.output_padding = stride, padding, output_padding
+        self.method = method                                         # "scatter", "subpixel" or "auto"
 
     def forward(self, x, weight, bias=None):
-        y = conv_transpose2d_array(x, weight, self.stride, self.padding, self.output_padding)
+        method = self.method
+        if method == "auto":                                         # the faster definition here (measured)
+            method = fastest_conv_transpose(backend_of(x), weight.shape[0], weight.shape[1])
+        if method == "subpixel":
+            y = conv_transpose2d_subpixel_array(x, weight, self.stride, self.padding, self.output_padding)
+        else:                                                        # "scatter"
+            y = conv_transpose2d_array(x, weight, self.stride, self.padding, self.output_padding)
         if bias is not None:
             y += bias[:, None, None]                                 # (C_out, 1, 1) broadcast
         return y
@@ -297,12 +315,14 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     return Conv2d(stride, padding)(*inputs)
 
 
-def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, method="scatter"):
+def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, method="auto"):
     """2-D transposed convolution ("deconvolution"), the gradient of conv2d w.r.t. its input.
 
     x (N, C_in, H, W), weight (C_in, C_out, k, k), bias (C_out,) -> (N, C_out, H_out, W_out),
     H_out = (H - 1) s - 2p + k + output_padding. Example: (8, 512, 2, 2) with (512, 256, 4, 4), s=2, p=1
-    -> (8, 256, 4, 4). ``method`` is "scatter" (definition 1) or "dilate" (definition 2); same numbers.
+    -> (8, 256, 4, 4). ``method`` is "scatter" (definition 1), "dilate" (definition 2), "subpixel"
+    (definition 3, ops/conv_subpixel.py) or "auto" (the faster of scatter and subpixel for this backend
+    and shape: ``fastest_conv_transpose``); all give the same numbers.
     """
     stride, padding = _check_conv_args("conv_transpose2d", x, weight, stride, padding, channel_axis=0)
     op_h, op_w = output_padding_pair(output_padding)
@@ -317,12 +337,12 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     if h_out < 1 or w_out < 1:
         raise ValueError(f"conv_transpose2d: padding {padding} leaves no output for input {tuple(x.shape)} "
                          f"(output {h_out}x{w_out})")
-    if method == "scatter":
+    if method in ("scatter", "subpixel", "auto"):
         inputs = (x, weight) if bias is None else (x, weight, bias)
-        return ConvTranspose2d(stride, padding, (op_h, op_w))(*inputs)
+        return ConvTranspose2d(stride, padding, (op_h, op_w), method)(*inputs)
     if method == "dilate":
         return conv_transpose2d_dilate(x, weight, bias, stride, padding, (op_h, op_w))
-    raise ValueError(f"conv_transpose2d: method must be 'scatter' or 'dilate', got {method!r}")
+    raise ValueError(f"conv_transpose2d: method must be one of {CONV_TRANSPOSE_METHODS}, got {method!r}")
 
 
 def conv_transpose2d_dilate(x, weight, bias, stride, padding, output_padding):
