@@ -82,6 +82,11 @@ def set_backend(name):
     _active = name
 
 
+def is_backend_name(name):
+    """True for "numpy", "cupy" (installed or not) and the backends registered by tests."""
+    return name == "cupy" or name in _BACKENDS
+
+
 def get_backend():
     """The name of the active backend ("numpy" unless set_backend or MINIGAN_BACKEND says otherwise)."""
     if _active is None:
