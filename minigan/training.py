@@ -12,9 +12,11 @@ One iteration (Goodfellow et al., 2014; seed, section "Loss functions"):
           D's weights get no gradient here (requires_grad switched off), which saves a third of D's
           backward pass.
 
-Checkpoints hold everything needed to continue bit-for-bit on NumPy: weights, BatchNorm statistics,
-Adam state, the position (epoch, batch), the random generator state and the fixed noise. Batches are
-shuffled by a generator seeded with (seed, epoch), so a resumed run sees the same batches.
+Checkpoints hold everything needed to continue bit-for-bit: weights, BatchNorm statistics, Adam state,
+the position (epoch, batch), the random generator state and the fixed noise. Batches are shuffled by a
+generator seeded with (seed, epoch), so a resumed run sees the same batches. On CuPy, whose generator
+state cannot be read, every iteration re-seeds the generator from (seed, iteration) instead
+(``backend.reseed_for_iteration``); the checkpoint then stores the base seed.
 """
 
 import json
@@ -141,7 +143,7 @@ def save_training_checkpoint(path, G, D, opt_G, opt_D, fixed, position, config, 
     if fixed[1] is not None:
         arrays["fixed/labels"] = fixed[1].data
     meta = {"kind": "gan-training", "model": model_spec, "config": asdict(config), **position,
-            "rng_state": backend.get_rng_state() if backend.get_backend() == "numpy" else None,
+            "rng_state": backend.get_rng_state(),
             "backend": backend.get_backend(), "saved_at": time.strftime("%Y-%m-%d %H:%M:%S")}
     save_checkpoint(path, arrays, meta)
 
@@ -264,7 +266,7 @@ def train(G, D, images, labels, config, out_dir, model_spec, resume=False, evalu
         fixed = (Tensor(backend.to_device(arrays["fixed/noise"])),
                  Tensor(backend.to_device(arrays["fixed/labels"])) if "fixed/labels" in arrays else None)
         position = {k: meta[k] for k in ("epoch", "batch", "iteration")}
-        if meta.get("rng_state") is not None and backend.get_backend() == "numpy":
+        if meta.get("rng_state") is not None and meta.get("backend", "numpy") == backend.get_backend():
             backend.set_rng_state(meta["rng_state"])
         print(f"resumed from {ckpt_path}: epoch {position['epoch']}, batch {position['batch']}")
     elif resume:
@@ -291,6 +293,7 @@ def train(G, D, images, labels, config, out_dir, model_spec, resume=False, evalu
                 if b < start:
                     continue  # resumed mid-epoch: these batches were already trained on
                 # --- D step(s), then G step ----------------------------------------------------------
+                backend.reseed_for_iteration(position["iteration"])  # CuPy only; NumPy: state in checkpoint
                 for _ in range(config.d_steps):
                     loss_D, d_x, d_g_z = d_step(G, D, opt_D, real, y, config)
                 loss_G = g_step(G, D, opt_G, real.shape[0], y, config)
