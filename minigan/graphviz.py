@@ -13,7 +13,7 @@ same pointers, read-only, and writes the graph in Graphviz's DOT language (the i
     mg.draw_graph(y, "graph.svg")            # the picture (needs the `dot` program); ".dot": text only
 
 Tensors show their name (if any), shape and dtype: leaves that require grad (inputs, parameters) in
-yellow, constants in grey, the tensor drawn from in orange. Functions show their class name. Pass
+yellow, intermediate results in white, constants in grey, the tensor drawn from in orange. Functions show their class name. Pass
 ``names=dict(model.named_parameters())`` to label a model's parameters.
 
 Draw *before* calling backward(): backward() frees the graph (``fn.inputs = None``), and the picture
@@ -45,7 +45,12 @@ def to_dot(tensor, names=None, rankdir="LR"):
     def tensor_node(t):
         name = t.name or label_of.get(id(t))
         text = (f"{name}\n" if name else "") + f"{t.shape} {t.dtype}"
-        colour = "orange" if t is tensor else ("lightyellow" if t.requires_grad else "lightgrey")
+        if t is tensor:
+            colour = "orange"                                        # the tensor drawn from
+        elif not t.requires_grad:
+            colour = "lightgrey"                                     # a constant: gets no gradient
+        else:
+            colour = "lightyellow" if t.creator is None else "white" # a leaf to train / an intermediate
         lines.append(f'  {node_id(t, "t")} [label={_quote(text)}, shape=ellipse, style=filled, fillcolor={colour}];')
 
     seen, stack = set(), [tensor]                                    # iterative: deep graphs are fine
