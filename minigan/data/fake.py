@@ -1,6 +1,6 @@
 """Random stand-ins for the real datasets, for smoke tests (``--dataset fake``) and quick demos.
 
-Reading order (data package): download -> fashion_mnist -> cifar10 -> batching -> **fake**.
+Reading order (data package): download -> fashion_mnist -> cifar10 -> folder -> batching -> **fake**.
 After the data package, read ``models/``.
 
 A fake dataset has the shapes and dtypes of the real one, so every code path from batching to the
