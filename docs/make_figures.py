@@ -740,7 +740,8 @@ def fig_toy2d():
     print(f"  wrote docs/images/toy2d.png ({size // 1000} KB) in {time.perf_counter() - start:.0f} s")
 
 
-RUN_NAMES = ["dcgan_cifar", "dcgan_gpu", "cgan_fashion_mnist", "cgan_cpu", "gan_fashion_mnist"]
+RUN_NAMES = ["dcgan_cifar", "dcgan_gpu", "cgan_fashion_mnist", "cgan_cpu", "gan_fashion_mnist",
+             "own_images_dcgan32", "own_images_dcgan64"]          # the last two: docs/own-images.md
 
 
 def _last_epoch_record(log_path):
