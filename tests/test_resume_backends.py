@@ -7,7 +7,6 @@ On a GPU machine the `backend` fixture includes "cupy", so the same test checks 
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 import minigan as mg
 from minigan import backend as backend_module
