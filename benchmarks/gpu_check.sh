@@ -199,6 +199,15 @@ run_all() {
     stage pytest_cupy "${T_PYTEST_CUPY:-150}" env MINIGAN_TEST_BACKENDS=cupy \
         python -m pytest -x -q -p no:cacheprovider --durations=15 --junitxml="$WORK/pytest_cupy.xml"
 
+    # bit-exact resume on CuPy: 2 epochs == 1 epoch + --resume, checkpoint arrays compared bit for bit
+    # (tests/test_resume_backends.py; its backend fixture includes cupy when a GPU is visible)
+    stage resume_cupy "${T_RESUME_CUPY:-90}" python -m pytest -q -p no:cacheprovider \
+        tests/test_resume_backends.py -k "cupy" --junitxml="$WORK/pytest_resume_cupy.xml"
+
+    # the 64x64 DCGAN on fake data, one short epoch
+    stage dcgan64_fake "${T_DCGAN64_FAKE:-90}" python examples/dcgan_cifar.py --backend "$BACKEND" \
+        --dataset fake --image-size 64 --epochs 1 --limit 256 --out "$WORK/dcgan64_fake" --no-progress
+
     # the smoke run of the main example on fake data
     stage dcgan_fake "${T_DCGAN_FAKE:-120}" python examples/dcgan_cifar.py --backend "$BACKEND" \
         --dataset fake --epochs 1 --limit "$LIMIT" --out "$OUT/dcgan_fake" --overwrite --no-progress

@@ -202,6 +202,15 @@ def architecture_rows(name):
                 model = dcgan.Discriminator(k)
                 rows, _ = _rows_through(model.net, mg.randn(n, 3, 32, 32), "net.")
                 rows.insert(0, ("input", "image x", "(N, 3, 32, 32)", 0))
+        elif name in ("dcgan64_generator", "dcgan64_discriminator"):
+            if name.endswith("generator"):
+                model = dcgan.Generator(128, 4, image_size=64)
+                rows, _ = _rows_through(model.net, mg.randn(n, 128), "net.")
+                rows.insert(0, ("input", "z", "(N, 128)", 0))
+            else:
+                model = dcgan.Discriminator(4, image_size=64)
+                rows, _ = _rows_through(model.net, mg.randn(n, 3, 64, 64), "net.")
+                rows.insert(0, ("input", "image x", "(N, 3, 64, 64)", 0))
         elif name == "gan_generator":
             model = gan.Generator(100)
             rows, _ = _rows_through(model.net, mg.randn(n, 100), "net.")
@@ -325,7 +334,8 @@ def debug_shapes_table(batch=64):
 
 
 TABLES = ["gan_generator", "gan_discriminator", "dcgan_generator", "dcgan_discriminator",
-          "dcgan_k5_generator", "dcgan_k5_discriminator", "cgan_generator", "cgan_discriminator"]
+          "dcgan_k5_generator", "dcgan_k5_discriminator", "dcgan64_generator", "dcgan64_discriminator",
+          "cgan_generator", "cgan_discriminator"]
 
 
 def architecture_table(name):
@@ -769,6 +779,22 @@ def fig_dcgan_shapes():
     save(fig, "dcgan_shapes.png")
 
 
+def graph_example():
+    """The example of docs/autograd.md, "A picture of the graph": the loss of a tiny discriminator."""
+    mg.manual_seed(0)
+    D = nn.Sequential(nn.Linear(3, 4), nn.LeakyReLU(0.2), nn.Linear(4, 1))
+    x = mg.randn(8, 3)                                               # 8 "images" of 3 numbers
+    loss = F.binary_cross_entropy_with_logits(D(x), mg.ones(8, 1))  # D says "real" to all of them?
+    return loss, dict(D.named_parameters())
+
+
+def fig_graph():
+    """autograd_graph.svg: mg.draw_graph of graph_example() (needs Graphviz's `dot`)."""
+    loss, names = graph_example()
+    path = mg.draw_graph(loss, IMAGES / "autograd_graph.svg", names=names)
+    print(f"  wrote {_show(path)} ({path.stat().st_size // 1000} KB)")
+
+
 def fig_toy2d():
     """The toy GAN on a ring of 8 Gaussians: run examples/gan_toy2d.py into docs/images."""
     start = time.perf_counter()
@@ -781,7 +807,8 @@ def fig_toy2d():
     print(f"  wrote docs/images/toy2d.png ({size // 1000} KB) in {time.perf_counter() - start:.0f} s")
 
 
-RUN_NAMES = ["dcgan_cifar", "dcgan_gpu", "cgan_fashion_mnist", "cgan_cpu", "gan_fashion_mnist"]
+RUN_NAMES = ["dcgan_cifar", "dcgan_gpu", "cgan_fashion_mnist", "cgan_cpu", "gan_fashion_mnist",
+             "own_images_dcgan32", "own_images_dcgan64"]          # the last two: docs/own-images.md
 
 
 def _last_epoch_record(log_path):
@@ -823,6 +850,8 @@ def fig_runs():
         if not grid.exists():
             continue
         picture = plt.imread(grid)[::2, ::2]           # viz.save_image_grid enlarged each pixel 2x: undo it
+        if picture.shape[0] > 400:                     # 64x64 samples: the first 4 rows keep it < 200 KB
+            picture = picture[:picture.shape[0] // 2]
         last = _last_epoch_record(log)
         where = (f"after epoch {int(grid.stem[-3:])}" if epochs else
                  f"at iteration {records[-1]['iteration']} (epoch {records[-1]['epoch'] + 1}, in progress)")
@@ -841,6 +870,7 @@ FIGURES = {
     "subpixel": (fig_subpixel, "transposed_conv_subpixel.png: definition 3, the four phases of k=4, s=2"),
     "checkerboard": (fig_checkerboard, "checkerboard.png: kernel taps per output pixel, k=3 vs k=4 at s=2"),
     "dcgan_shapes": (fig_dcgan_shapes, "dcgan_shapes.png: the DCGAN shape pyramid of G and D"),
+    "graph": (fig_graph, "autograd_graph.svg: mg.draw_graph of a tiny discriminator's loss (needs Graphviz)"),
     "toy2d": (fig_toy2d, "toy2d.png: the toy GAN of examples/gan_toy2d.py (under a minute on a quiet CPU)"),
     "runs": (fig_runs, "run_<name>_curves.png / run_<name>_samples.png from runs/<name>/ when present"),
     "tables": (refresh_tables, "the architecture tables between <!-- table:NAME --> markers in the pages"),

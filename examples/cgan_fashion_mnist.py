@@ -2,6 +2,7 @@
 
     python examples/cgan_fashion_mnist.py --epochs 10
     python examples/cgan_fashion_mnist.py --dataset fake --epochs 1 --limit 256   # offline smoke test
+    python examples/cgan_fashion_mnist.py --dataset folder --data-dir DIR   # DIR/<class>/*.png, as 28x28 gray
 
 Sample grids have one row per class (T-shirt/top, Trouser, ..., Ankle boot).
 """
@@ -20,16 +21,18 @@ cli.setup_backend(args)
 dist = cli.setup_distributed(args)  # None unless --distributed (under mpiexec -n W)
 
 # --- data: Fashion-MNIST as float images (N, 1, 28, 28) in [-1, 1], labels 0..9 -------------------------
-images, labels = cli.load_images("fashion-mnist", args)
+images, labels = cli.load_images("fashion-mnist", args, conditional=True)
+num_classes = int(labels.max()) + 1 if args.dataset == "folder" else 10   # folder: one class per sub-folder
 
 # --- models --------------------------------------------------------------------------------------------
-spec = {"name": "cgan", "latent_dim": args.latent_dim, "num_classes": 10}
+spec = {"name": "cgan", "latent_dim": args.latent_dim, "num_classes": num_classes}
 G, D = build(spec)
 print(f"G: {G.num_parameters():,} parameters, D: {D.num_parameters():,} parameters")
 
 # --- training ------------------------------------------------------------------------------------------
 config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                      sample_every=args.sample_every, latent_dim=args.latent_dim, conditional=True,
+                     num_classes=num_classes,
                      real_label=args.real_label, d_steps=args.d_steps, progress=not args.no_progress)
 evaluate = cli.epoch_evaluator(args, "fashion-mnist", spec)  # None unless --classifier is given
 train(G, D, images, labels, config, args.out, spec, resume=args.resume, evaluate=evaluate,

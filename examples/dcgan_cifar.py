@@ -4,6 +4,7 @@
     python examples/dcgan_cifar.py --backend cupy        # CuPy on an NVIDIA GPU
     python examples/dcgan_cifar.py --dataset fake --epochs 1 --limit 256   # a smoke test, offline
     mpiexec -n 2 python examples/dcgan_cifar.py --distributed   # 2 processes, half a batch each
+    python examples/dcgan_cifar.py --dataset folder --data-dir my_images/ --image-size 64   # your own images
 
 Writes OUT/checkpoint.npz (the latest; --resume continues from it), OUT/log.jsonl,
 OUT/samples_epochNNN.png and OUT/curves.png. Ctrl-C saves a checkpoint and stops.
@@ -20,15 +21,19 @@ parser = cli.training_parser(__doc__.splitlines()[0], epochs=5, batch_size=128, 
 parser.add_argument("--kernel-size", type=int, choices=[4, 5], default=4,
                     help="4: stride-2 doubling with even overlap; 5: the Keras model of the book")
 parser.add_argument("--latent-dim", type=cli.positive_int, default=128, help="size of the noise vector z")
+parser.add_argument("--image-size", type=int, choices=[32, 64], default=32,
+                    help="64: the 64x64 DCGAN of Radford et al. (with --dataset folder or fake)")
 args = parser.parse_args()
 cli.setup_backend(args)
 dist = cli.setup_distributed(args)  # None unless --distributed (under mpiexec -n W)
 
-# --- data: CIFAR-10 as float images (N, 3, 32, 32) in [-1, 1] ------------------------------------------
-images, labels = cli.load_images("cifar10", args)
+# --- data: CIFAR-10 (or your folder) as float images (N, 3, S, S) in [-1, 1], S = --image-size ----------
+images, labels = cli.load_images("cifar10", args, image_size=args.image_size)
 
 # --- models --------------------------------------------------------------------------------------------
 spec = {"name": "dcgan", "latent_dim": args.latent_dim, "kernel_size": args.kernel_size}
+if args.image_size != 32:
+    spec["image_size"] = args.image_size  # absent means 32, as in checkpoints written before 64 existed
 G, D = build(spec)
 print(f"G: {G.num_parameters():,} parameters, D: {D.num_parameters():,} parameters")
 

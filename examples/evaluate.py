@@ -46,6 +46,10 @@ start = time.perf_counter()
 # --- the generator, the classifier, and the real test set they are compared on -------------------------
 G, spec, g_meta = load_generator(args.checkpoint)
 dataset = DATASET_OF_MODEL[spec["name"]]
+if spec.get("image_size", 32) != 32:
+    raise cli.UsageError(f"{args.checkpoint} holds a {spec['image_size']}x{spec['image_size']} generator, but the "
+                     f"scores compare it with the 32x32 {dataset} test set through a 32x32 classifier; "
+                     "only 32x32 generators can be scored here (use examples/sample.py to look at it)")
 classifier, c_meta = load_classifier(args.classifier)
 if c_meta["dataset"] != dataset:
     raise cli.UsageError(f"the classifier was trained on {c_meta['dataset']}, but a {spec['name']} generator "

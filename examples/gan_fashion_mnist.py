@@ -2,6 +2,7 @@
 
     python examples/gan_fashion_mnist.py --epochs 20
     python examples/gan_fashion_mnist.py --dataset fake --epochs 1 --limit 256   # offline smoke test
+    python examples/gan_fashion_mnist.py --dataset folder --data-dir DIR   # your images, as 28x28 grayscale
 """
 
 from minigan import cli

@@ -20,11 +20,14 @@ import argparse
 import os
 import sys
 
+import numpy as np
+
 from minigan import backend
 from minigan.backend import BackendError
 from minigan.checkpoint import CheckpointError
-from minigan.data import (DatasetError, DownloadError, fake_dataset, load_cifar10, load_fashion_mnist,
+from minigan.data import (DatasetError, DownloadError, fake, fake_dataset, load_cifar10, load_fashion_mnist,
                           random_subset, to_float_images)
+from minigan.data.folder import ImageFolderError
 from minigan.runfolder import RunFolderError
 from minigan.training import TrainingDiverged
 
@@ -130,7 +133,7 @@ def training_parser(description, *, epochs, batch_size, out, sample_every=500):
     p.add_argument("--batch-size", type=positive_int, default=batch_size, help="images per batch (both networks)")
     p.add_argument("--lr", type=positive_float, default=2e-4, help="Adam learning rate (both networks)")
     p.add_argument("--seed", type=nonnegative_int, default=0, help="seeds the weights, the batch order and the noise")
-    add_data_options(p)
+    add_data_options(p, folder=True)
     p.add_argument("--out", default=out, help="output folder: checkpoint.npz, log.jsonl, PNGs")
     p.add_argument("--resume", action="store_true", help="continue the run in OUT (from OUT/checkpoint.npz)")
     p.add_argument("--overwrite", action="store_true",
@@ -159,18 +162,30 @@ def script_parser(description):
                                    formatter_class=HelpFormatter)
 
 
-def add_data_options(p, old_spellings=()):
+def add_data_options(p, old_spellings=(), folder=False):
     """--dataset, --data-dir, --limit: one meaning in every script (docs/cli.md).
 
     ``old_spellings``: more --dataset values the script still accepts (and translates), not shown in --help.
+    ``folder``: the training scripts also take ``--dataset folder`` (your own images, docs/own-images.md).
     """
-    p.add_argument("--dataset", choices=["real", "fake", *old_spellings], default="real", metavar="{real,fake}",
-                   help="'fake': random images of the right shape (offline smoke tests)")
+    shown = ["real", "fake", "folder"] if folder else ["real", "fake"]
+    p.add_argument("--dataset", choices=[*shown, *old_spellings], default="real", metavar="{" + ",".join(shown) + "}",
+                   help="'fake': random images of the right shape (offline smoke tests)"
+                        + ("; 'folder': your own PNG/JPEG/WebP images in --data-dir, one sub-folder per class "
+                           "(docs/own-images.md)" if folder else ""))
     p.add_argument("--data-dir", type=existing_dir, default=None,
                    help="folder with the dataset files, or its parent (default: $MINIGAN_DATA or "
-                        "~/.cache/minigan, downloaded there if missing)")
+                        "~/.cache/minigan, downloaded there if missing)" + ("; with --dataset folder: the folder of "
+                                                                           "images" if folder else ""))
     p.add_argument("--limit", type=positive_int, default=None,
                    help="use N images of each split: a random subset fixed by --seed (fake: N images)")
+    if folder:
+        p.add_argument("--no-cache", action="store_true",
+                       help="--dataset folder: decode the images every run instead of caching the decoded array "
+                            "in $MINIGAN_DATA/image-folders (or ~/.cache/minigan/image-folders)")
+        p.add_argument("--strict-images", action="store_true",
+                       help="--dataset folder: refuse the folder at the first file that cannot be decoded "
+                            "(default: skip such files and count them)")
 
 
 class _OldFakeFlag(argparse.Action):
@@ -198,14 +213,14 @@ def setup_distributed(args):
     """With --distributed: this process's ``minigan.distributed.Distributed`` (after setup_backend); else None."""
     if not args.distributed:
         if args.sync_bn:
-            raise SystemExit("--sync-bn needs --distributed (it synchronises BatchNorm across the ranks)")
+            raise UsageError("--sync-bn needs --distributed (it synchronises BatchNorm across the ranks)")
         return None
     from minigan import distributed
 
     try:
         dist = distributed.start(sync_bn=args.sync_bn)
     except distributed.DistributedError as err:
-        raise SystemExit(str(err)) from err
+        raise UsageError(str(err)) from err
     if dist.rank == 0:
         print(f"distributed: {dist.world_size} rank(s), {args.batch_size // dist.world_size} images each per "
               f"batch, BatchNorm statistics {'over the whole batch' if dist.sync_bn else 'per rank'}")
@@ -216,6 +231,9 @@ def epoch_evaluator(args, name, spec):
     """With --classifier: evaluate(G, epoch) -> {fcd, kid, ...} on the real test split; else None."""
     if not args.classifier:
         return None
+    if args.dataset == "folder":
+        raise UsageError("--classifier scores G against the test split of the built-in dataset, so it does "
+                         "not work with --dataset folder; leave --classifier out")
     from minigan.evaluation import load_classifier, make_epoch_evaluator
 
     classifier, _ = load_classifier(args.classifier)
@@ -223,11 +241,24 @@ def epoch_evaluator(args, name, spec):
     return make_epoch_evaluator(classifier, test_images, test_labels, spec, n=args.eval_n)
 
 
-def load_images(name, args, split="train"):
-    """(float images NCHW in [-1, 1], int64 labels) of a dataset, real or fake, limited to --limit."""
+def load_images(name, args, split="train", image_size=None, conditional=False):
+    """(float images NCHW in [-1, 1], int64 labels) of a dataset, real, fake or a folder, limited to --limit.
+
+    ``name`` ("cifar10", "fashion-mnist") fixes the image shape the model expects: --dataset folder
+    decodes the folder to it (RGB 32x32 or grayscale 28x28; ``image_size`` overrides the side).
+    ``conditional``: the labels matter (cGAN), so a folder must have one sub-folder per class.
+    """
+    native = fake.IMAGE_SHAPES[name]                                 # (28, 28) or (32, 32, 3)
+    size = image_size or native[0]
     if args.dataset == "fake":
-        images, labels = fake_dataset(name, args.limit or 512, seed=args.seed + (split == "test"))
+        images, labels = fake_dataset(name, args.limit or 512, seed=args.seed + (split == "test"), image_size=size)
+    elif args.dataset == "folder":
+        images, labels = _load_folder(args, size, channels=native[2] if len(native) == 3 else 1,
+                                      conditional=conditional)
     else:
+        if size != native[0]:
+            raise UsageError(f"--image-size {size}: the {name} images are {native[0]}x{native[1]}; train at "
+                             f"{size}x{size} on your own images with --dataset folder --data-dir DIR")
         images, labels = DATASETS[name](root=args.data_dir, split=split)
         images, labels = random_subset(images, labels, args.limit, args.seed)
     print(f"{name} ({args.dataset}, {split}): {len(images)} images of shape {images.shape[1:]}")
@@ -241,3 +272,22 @@ def check_one_batch(n_images, batch_size):
     if n_images < batch_size:
         raise UsageError(f"{n_images} training images are fewer than one batch of --batch-size {batch_size}: "
                          "nothing would be trained. Pass a larger --limit or a smaller --batch-size")
+
+
+def _load_folder(args, size, channels, conditional):
+    """--dataset folder: decode --data-dir (see minigan/data/folder.py), shuffled once if --limit cuts it."""
+    from minigan.data.download import default_root
+    from minigan.data.folder import load_image_folder
+
+    if args.data_dir is None:
+        raise ImageFolderError("--dataset folder needs --data-dir DIR: a folder of PNG/JPEG/WebP images, "
+                               "or one sub-folder of images per class")
+    cache_dir = None if args.no_cache else default_root("image-folders")
+    images, labels, class_names = load_image_folder(args.data_dir, size, channels, strict=args.strict_images,
+                                                    cache_dir=cache_dir, progress=not args.no_progress)
+    if conditional and len(class_names) < 2:
+        raise ImageFolderError(
+            f"the conditional GAN learns one class per sub-folder of --data-dir, but {args.data_dir} has "
+            f"{'no sub-folders' if class_names == [''] else 'only one: ' + class_names[0]}; put the images "
+            "of each class in its own sub-folder (DIR/cat/*.png, DIR/dog/*.png, ...)")
+    return random_subset(images, labels, args.limit, args.seed)     # --limit: a seeded random subset

@@ -1,6 +1,6 @@
 """Finite-difference gradient checking: the test every op in minigan must pass, to first and second order.
 
-Reading order: tensor -> **gradcheck** (a tool, used by the tests and by learners).
+Reading order: tensor -> **gradcheck** -> graphviz (tools, used by the tests and by learners).
 
 First order (``gradcheck``). For a function f of tensors returning a tensor y, pick a random upstream
 gradient u (same shape as y) and compare, for every input x and every element x_i:

@@ -11,6 +11,10 @@ way, and distributed.py packs the gradients the same way, to average them with o
 ``p.grad`` is an array, or a Tensor after backward(create_graph=True): ``array_of`` reads either.
 The state (m, v, step count) is kept per parameter, in parameter order, so state_dict() is a plain
 {name: array} dict that a checkpoint can store.
+
+The state has the dtype of the parameters (float32, or float64 after ``model.double()``). A mismatch
+is refused, not cast silently: a model converted after its optimizer was made (``step()``), or a
+float32 checkpoint loaded into a float64 optimizer (``load_state_dict()``).
 """
 
 import math
@@ -39,6 +43,15 @@ class Optimizer:
         self.params = list(params)
         if not self.params:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+
+    def _check_dtype(self, i, array, what, state_dtype):
+        """Refuse ``array`` (parameter i, or its saved state) whose dtype is not ``state_dtype``."""
+        if array.dtype != state_dtype:
+            p = self.params[i]
+            raise TypeError(
+                f"{type(self).__name__}: {what} of parameter {i} (shape {p.shape}) is {array.dtype}, but the "
+                f"optimizer state is {state_dtype}. Convert the model (model.double() / model.float()) "
+                "BEFORE making its optimizer, and load optimizer state saved at the same dtype.")
 
     def zero_grad(self):
         for p in self.params:
@@ -73,6 +86,9 @@ class SGD(Optimizer):
 
     def load_state_dict(self, state):
         xp = get_array_module(self.params[0].data)
+        for i, p in enumerate(self.params):
+            if f"velocity.{i}" in state:
+                self._check_dtype(i, state[f"velocity.{i}"], f"the saved velocity.{i}", p.dtype)
         self.velocity = [xp.asarray(state[f"velocity.{i}"]) if f"velocity.{i}" in state else None
                          for i in range(len(self.params))]
 
@@ -112,6 +128,8 @@ class Adam(Optimizer):
         return flat_views(flat, self.params, self.offsets)
 
     def step(self):
+        for i, p in enumerate(self.params):                          # model.double() after Adam(...)?
+            self._check_dtype(i, p.data, "the data", self.m_flat.dtype)
         has_grad = [p.grad is not None for p in self.params]
         self.steps = [t + 1 if has else t for t, has in zip(self.steps, has_grad)]
         if all(has_grad) and len(set(self.steps)) == 1:
@@ -185,6 +203,7 @@ class Adam(Optimizer):
         for i, (m, v) in enumerate(zip(self.m, self.v)):
             for name, mine in ((f"m.{i}", m), (f"v.{i}", v)):
                 given = state[name]
+                self._check_dtype(i, given, f"the saved {name}", mine.dtype)
                 if tuple(given.shape) != mine.shape:
                     raise ValueError(f"Adam.load_state_dict: {name} has shape {tuple(given.shape)}, "
                                      f"parameter {i} has shape {mine.shape}")

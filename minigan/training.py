@@ -16,9 +16,11 @@ Under ``mpiexec`` with ``distributed`` (distributed.py, docs/distributed.md) eve
 shard of each batch, gradients are averaged over the ranks before each Adam step, and rank 0 alone
 writes files; ``distributed=None`` is the single process, and then none of that code runs.
 
-Checkpoints hold everything needed to continue bit-for-bit on NumPy: weights, BatchNorm statistics,
-Adam state, the position (epoch, batch), the random generator state and the fixed noise. Batches are
-shuffled by a generator seeded with (seed, epoch), so a resumed run sees the same batches.
+Checkpoints hold everything needed to continue bit-for-bit: weights, BatchNorm statistics, Adam state,
+the position (epoch, batch), the random generator state and the fixed noise. Batches are shuffled by a
+generator seeded with (seed, epoch), so a resumed run sees the same batches. On CuPy, whose generator
+state cannot be read, every iteration re-seeds the generator from (seed, iteration) instead
+(``backend.reseed_for_iteration``); the checkpoint then stores the base seed.
 """
 
 import json
@@ -161,7 +163,7 @@ def save_training_checkpoint(path, G, D, opt_G, opt_D, fixed, position, config, 
         arrays["fixed/labels"] = fixed[1].data
     meta = {"kind": "gan-training", "model": model_spec, "config": asdict(config), **position,
             "num_images": num_images,
-            "rng_state": backend.get_rng_state() if backend.get_backend() == "numpy" else None,
+            "rng_state": backend.get_rng_state(),
             "backend": backend.get_backend(), "saved_at": time.strftime("%Y-%m-%d %H:%M:%S"),
             "distributed": _distributed_meta(distributed)}
     save_checkpoint(path, arrays, meta)
@@ -318,7 +320,7 @@ def train(G, D, images, labels, config, out_dir, model_spec, resume=False, evalu
         fixed = (Tensor(backend.to_device(arrays["fixed/noise"])),
                  Tensor(backend.to_device(arrays["fixed/labels"])) if "fixed/labels" in arrays else None)
         position = {k: meta[k] for k in ("epoch", "batch", "iteration")}
-        if meta.get("rng_state") is not None and backend.get_backend() == "numpy":
+        if meta.get("rng_state") is not None and meta.get("backend", "numpy") == backend.get_backend():
             backend.set_rng_state(meta["rng_state"])
         print(f"resumed from {ckpt_path}: epoch {position['epoch']}, batch {position['batch']}")
         if changed:
@@ -367,6 +369,7 @@ def train(G, D, images, labels, config, out_dir, model_spec, resume=False, evalu
                 if dist is not None:
                     real, y = dist.shard(real), dist.shard(y)             # (B/W, ...): this rank's rows
                 # --- D step(s), then G step ----------------------------------------------------------
+                backend.reseed_for_iteration(position["iteration"])  # CuPy only; NumPy: state in checkpoint
                 for _ in range(config.d_steps):
                     loss_D, d_x, d_g_z = d_step(G, D, opt_D, real, y, config, dist)
                 loss_G = g_step(G, D, opt_G, real.shape[0], y, config, dist)

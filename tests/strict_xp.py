@@ -212,6 +212,9 @@ class StrictRandomState:
     def __init__(self, seed=None):
         self._rs = np.random.RandomState(seed)
 
+    def seed(self, seed=None):
+        self._rs.seed(seed)
+
     def standard_normal(self, size=None, dtype=float):
         return StrictArray(np.asarray(self._rs.standard_normal(size), dtype=dtype))
 

@@ -1,7 +1,7 @@
 """Datasets in their publishers' file formats: download, checksum, cache, read, batch.
 
 Reading order: this package comes after ``optim.py`` and before ``models/``. Inside it, read
-``download.py`` -> ``fashion_mnist.py`` -> ``cifar10.py`` -> ``batching.py`` -> ``fake.py``.
+``download.py`` -> ``fashion_mnist.py`` -> ``cifar10.py`` -> ``folder.py`` -> ``batching.py`` -> ``fake.py``.
 
 Typical use::
 
@@ -26,6 +26,7 @@ from minigan.data.download import (
 )
 from minigan.data.fake import fake_dataset
 from minigan.data.fashion_mnist import FASHION_MNIST_CLASSES, load_fashion_mnist
+from minigan.data.folder import ImageFolderError, load_image_folder
 
 __all__ = [
     "CHECKSUMS",
@@ -33,6 +34,7 @@ __all__ = [
     "DatasetError",
     "DownloadError",
     "FASHION_MNIST_CLASSES",
+    "ImageFolderError",
     "batches",
     "default_root",
     "download_file",
@@ -41,6 +43,7 @@ __all__ = [
     "file_md5",
     "load_cifar10",
     "load_fashion_mnist",
+    "load_image_folder",
     "num_batches",
     "random_subset",
     "to_float_images",

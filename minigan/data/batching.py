@@ -1,6 +1,6 @@
 """From stored images to training batches: pixel scaling and (shuffled) mini-batches of Tensors.
 
-Reading order (data package): download -> fashion_mnist -> cifar10 -> **batching** -> fake.
+Reading order (data package): download -> fashion_mnist -> cifar10 -> folder -> **batching** -> fake.
 Next read ``fake.py``; after the data package, read ``models/``.
 
 The readers return images as stored: uint8 in 0..255, channels last. A GAN's generator ends in tanh,

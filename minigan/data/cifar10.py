@@ -1,7 +1,7 @@
 """CIFAR-10, read from its official *binary* version (never the pickled "python version").
 
-Reading order (data package): download -> fashion_mnist -> **cifar10** -> batching -> fake.
-Next read ``batching.py``.
+Reading order (data package): download -> fashion_mnist -> **cifar10** -> folder -> batching -> fake.
+Next read ``folder.py`` (your own images), then ``batching.py``.
 
 CIFAR-10 (Krizhevsky, 2009) has 50,000 training and 10,000 test colour images, 32x32, in 10 classes
 of 5,000 / 1,000 images each. The binary version is one archive, ``cifar-10-binary.tar.gz``, holding::

@@ -15,8 +15,8 @@ def build(spec):
     if name == "gan":
         return gan.Generator(spec.get("latent_dim", 100)), gan.Discriminator()
     if name == "dcgan":
-        k = spec.get("kernel_size", 4)
-        return dcgan.Generator(spec.get("latent_dim", 128), k), dcgan.Discriminator(k)
+        k, size = spec.get("kernel_size", 4), spec.get("image_size", 32)   # no image_size: 32 (older checkpoints)
+        return dcgan.Generator(spec.get("latent_dim", 128), k, size), dcgan.Discriminator(k, size)
     if name == "cgan":
         n = spec.get("num_classes", 10)
         return cgan.Generator(spec.get("latent_dim", 100), n), cgan.Discriminator(n)

@@ -1,4 +1,4 @@
-"""DCGAN for CIFAR-10 (32x32x3), as in the seed's DCGAN section (Radford et al., 2016).
+"""DCGAN for CIFAR-10 (32x32x3), as in the seed's DCGAN section (Radford et al., 2016), and its 64x64 form.
 
 Reading order: models/gan -> **models/dcgan** -> models/cgan -> training.
 
@@ -13,10 +13,28 @@ Default kernel 4, stride 2, padding 1: (H - 1)*2 - 2 + 4 = 2H, an exact doubling
 pixel receives the same number of kernel taps (k divisible by s: no checkerboard). ``kernel_size=5``
 (padding 2, output_padding 1) reproduces the Keras model of the book ("same" padding): 5 is not
 divisible by 2, see ops.conv.explain_conv_transpose(2, 5, 2, 2, 1, target=4).
+
+``image_size=64`` builds the 64x64 networks of Radford et al. exactly as the PyTorch DCGAN example
+writes them (``examples/dcgan/main.py``, ngf = ndf = 64): one more block in each network. G starts
+with a 4x4 transposed convolution of z seen as a 1x1 image, (N, latent_dim, 1, 1) -> (N, 512, 4, 4)
+(the same maths as a Linear layer, written as PyTorch writes it), then the four doubling blocks run
+4 -> 8 -> 16 -> 32 -> 64. D ends with a 4x4 convolution without padding, (N, 512, 4, 4) -> (N, 1, 1, 1),
+instead of Flatten + Linear. As in PyTorch's example, these networks have no conv biases (each is
+followed by BatchNorm, which removes a bias, or is the last layer of D): so their parameter counts and
+shapes are those of PyTorch's netG / netD, layer by layer.
 """
 
 from minigan import nn
 from minigan.nn import init
+
+
+IMAGE_SIZES = (32, 64)
+
+
+def _check_image_size(image_size):
+    if image_size not in IMAGE_SIZES:
+        raise ValueError(f"DCGAN: image_size must be 32 (CIFAR-10) or 64 (Radford et al.'s 64x64 model), "
+                         f"got {image_size!r}; resize your images to one of them (--image-size)")
 
 
 def _conv_args(kernel_size):
@@ -41,22 +59,38 @@ def dcgan_init_(module):
 
 
 class Generator(nn.Module):
-    def __init__(self, latent_dim=128, kernel_size=4):
-        self.latent_dim, self.kernel_size = latent_dim, kernel_size
+    def __init__(self, latent_dim=128, kernel_size=4, image_size=32):
+        _check_image_size(image_size)
+        self.latent_dim, self.kernel_size, self.image_size = latent_dim, kernel_size, image_size
         conv, op = _conv_args(kernel_size)
-        self.net = nn.Sequential(
-            nn.Linear(latent_dim, 512 * 2 * 2),                      # (N, 2048): project z
-            nn.Reshape(512, 2, 2),                                   # (N, 512, 2, 2)
-            nn.BatchNorm2d(512), nn.ReLU(),
-            nn.ConvTranspose2d(512, 256, output_padding=op, **conv), # (N, 256, 4, 4)
-            nn.BatchNorm2d(256), nn.ReLU(),
-            nn.ConvTranspose2d(256, 128, output_padding=op, **conv), # (N, 128, 8, 8)
-            nn.BatchNorm2d(128), nn.ReLU(),
-            nn.ConvTranspose2d(128, 64, output_padding=op, **conv),  # (N, 64, 16, 16)
-            nn.BatchNorm2d(64), nn.ReLU(),
-            nn.ConvTranspose2d(64, 3, output_padding=op, **conv),    # (N, 3, 32, 32)
-            nn.Tanh(),                                               # images in [-1, 1]
-        )
+        if image_size == 32:
+            self.net = nn.Sequential(
+                nn.Linear(latent_dim, 512 * 2 * 2),                      # (N, 2048): project z
+                nn.Reshape(512, 2, 2),                                   # (N, 512, 2, 2)
+                nn.BatchNorm2d(512), nn.ReLU(),
+                nn.ConvTranspose2d(512, 256, output_padding=op, **conv), # (N, 256, 4, 4)
+                nn.BatchNorm2d(256), nn.ReLU(),
+                nn.ConvTranspose2d(256, 128, output_padding=op, **conv), # (N, 128, 8, 8)
+                nn.BatchNorm2d(128), nn.ReLU(),
+                nn.ConvTranspose2d(128, 64, output_padding=op, **conv),  # (N, 64, 16, 16)
+                nn.BatchNorm2d(64), nn.ReLU(),
+                nn.ConvTranspose2d(64, 3, output_padding=op, **conv),    # (N, 3, 32, 32)
+                nn.Tanh(),                                               # images in [-1, 1]
+            )
+        else:  # 64: the PyTorch DCGAN example's netG, no biases
+            self.net = nn.Sequential(
+                nn.Reshape(latent_dim, 1, 1),                            # (N, latent_dim, 1, 1): z as a 1x1 image
+                nn.ConvTranspose2d(latent_dim, 512, 4, stride=1, padding=0, bias=False),   # (N, 512, 4, 4)
+                nn.BatchNorm2d(512), nn.ReLU(),
+                nn.ConvTranspose2d(512, 256, output_padding=op, bias=False, **conv),  # (N, 256, 8, 8)
+                nn.BatchNorm2d(256), nn.ReLU(),
+                nn.ConvTranspose2d(256, 128, output_padding=op, bias=False, **conv),  # (N, 128, 16, 16)
+                nn.BatchNorm2d(128), nn.ReLU(),
+                nn.ConvTranspose2d(128, 64, output_padding=op, bias=False, **conv),   # (N, 64, 32, 32)
+                nn.BatchNorm2d(64), nn.ReLU(),
+                nn.ConvTranspose2d(64, 3, output_padding=op, bias=False, **conv),     # (N, 3, 64, 64)
+                nn.Tanh(),                                               # images in [-1, 1]
+            )
         dcgan_init_(self)
 
     def forward(self, z):                                            # z: (N, latent_dim)
@@ -64,18 +98,29 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    def __init__(self, kernel_size=4):
-        self.kernel_size = kernel_size
+    def __init__(self, kernel_size=4, image_size=32):
+        _check_image_size(image_size)
+        self.kernel_size, self.image_size = kernel_size, image_size
         conv, _ = _conv_args(kernel_size)
-        self.net = nn.Sequential(
-            nn.Conv2d(3, 64, **conv), nn.LeakyReLU(0.2),             # (N, 64, 16, 16), no BN on the input
-            nn.Conv2d(64, 128, **conv), nn.BatchNorm2d(128), nn.LeakyReLU(0.2),   # (N, 128, 8, 8)
-            nn.Conv2d(128, 256, **conv), nn.BatchNorm2d(256), nn.LeakyReLU(0.2),  # (N, 256, 4, 4)
-            nn.Conv2d(256, 512, **conv), nn.BatchNorm2d(512), nn.LeakyReLU(0.2),  # (N, 512, 2, 2)
-            nn.Flatten(),                                            # (N, 2048)
-            nn.Linear(512 * 2 * 2, 1),                               # (N, 1) logit
-        )
+        if image_size == 32:
+            self.net = nn.Sequential(
+                nn.Conv2d(3, 64, **conv), nn.LeakyReLU(0.2),             # (N, 64, 16, 16), no BN on the input
+                nn.Conv2d(64, 128, **conv), nn.BatchNorm2d(128), nn.LeakyReLU(0.2),   # (N, 128, 8, 8)
+                nn.Conv2d(128, 256, **conv), nn.BatchNorm2d(256), nn.LeakyReLU(0.2),  # (N, 256, 4, 4)
+                nn.Conv2d(256, 512, **conv), nn.BatchNorm2d(512), nn.LeakyReLU(0.2),  # (N, 512, 2, 2)
+                nn.Flatten(),                                            # (N, 2048)
+                nn.Linear(512 * 2 * 2, 1),                               # (N, 1) logit
+            )
+        else:  # 64: the PyTorch DCGAN example's netD without its final sigmoid (the loss takes logits)
+            self.net = nn.Sequential(
+                nn.Conv2d(3, 64, bias=False, **conv), nn.LeakyReLU(0.2),  # (N, 64, 32, 32), no BN on the input
+                nn.Conv2d(64, 128, bias=False, **conv), nn.BatchNorm2d(128), nn.LeakyReLU(0.2),   # (N, 128, 16, 16)
+                nn.Conv2d(128, 256, bias=False, **conv), nn.BatchNorm2d(256), nn.LeakyReLU(0.2),  # (N, 256, 8, 8)
+                nn.Conv2d(256, 512, bias=False, **conv), nn.BatchNorm2d(512), nn.LeakyReLU(0.2),  # (N, 512, 4, 4)
+                nn.Conv2d(512, 1, 4, stride=1, padding=0, bias=False),   # (N, 1, 1, 1)
+                nn.Flatten(),                                            # (N, 1) logit
+            )
         dcgan_init_(self)
 
-    def forward(self, x):                                            # x: (N, 3, 32, 32)
+    def forward(self, x):                                            # x: (N, 3, 32, 32) or (N, 3, 64, 64)
         return self.net(x)

@@ -9,8 +9,22 @@ assigned in ``__init__`` (Python dicts keep insertion order), so parameter order
 run — which keeps optimizer state and checkpoints stable.
 """
 
+import numpy as np
+
 from minigan import backend
 from minigan.tensor import Tensor
+
+
+def _float_dtype(owner, target):
+    """``target`` as a NumPy floating dtype, or a TypeError that lists what ``to()`` accepts."""
+    try:
+        dtype = None if target is None else np.dtype(target)         # np.dtype(None) would be float64
+    except TypeError:
+        dtype = None
+    if dtype is None or dtype.kind != "f":
+        raise TypeError(f"{owner}.to({target!r}): expected a backend name ('numpy' or 'cupy') or a float "
+                        "dtype (np.float32, np.float64, 'float64', ...)")
+    return dtype
 
 
 class Parameter(Tensor):
@@ -75,12 +89,34 @@ class Module:
         for p in self.parameters():
             p.grad = None
 
-    def to(self, backend_name):
-        """Move every parameter and buffer to "numpy" or "cupy" (in place); returns self."""
+    def to(self, target):
+        """Move every parameter and buffer to a backend, or convert them to a float dtype (in place).
+
+        ``model.to("cupy")`` / ``model.to("numpy")`` moves the arrays; ``model.to(np.float64)`` (or
+        ``"float64"``) converts the floating-point ones, as PyTorch's ``.to(device)`` / ``.to(dtype)``.
+        Integer buffers are left as they are. Gradients are dropped. Returns self. The Parameter objects
+        stay the same, so make the optimizer after converting: Adam's state has the dtype of the
+        parameters it was made with, and it refuses to step parameters of another dtype.
+        """
+        if isinstance(target, str) and backend.is_backend_name(target):
+            for _, t in self.named_tensors():
+                t.data = backend.to_device(t.data, target)
+                t.grad = None
+            return self
+        dtype = _float_dtype(type(self).__name__, target)
         for _, t in self.named_tensors():
-            t.data = backend.to_device(t.data, backend_name)
+            if t.dtype.kind == "f":
+                t.data = t.data.astype(dtype)
             t.grad = None
         return self
+
+    def double(self):
+        """Convert parameters and buffers to float64 (for gradcheck): ``model.to(np.float64)``."""
+        return self.to(np.float64)
+
+    def float(self):
+        """Convert parameters and buffers to float32, minigan's default: ``model.to(np.float32)``."""
+        return self.to(np.float32)
 
     # --- saving and loading ----------------------------------------------------------------------------
     def state_dict(self):

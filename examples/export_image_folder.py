@@ -1,0 +1,37 @@
+"""Write images of a built-in dataset as PNG files, one sub-folder per class: a folder to try
+``--dataset folder`` on (docs/own-images.md).
+
+    python examples/export_image_folder.py --dataset cifar10 --n 2000 --out images/
+    python examples/dcgan_cifar.py --dataset folder --data-dir images/ --epochs 5
+
+Writes OUT/<class name>/<index>.png for the first N images of the split (CIFAR-10: 32x32 RGB,
+Fashion-MNIST: 28x28 grayscale), and nothing else.
+"""
+
+import argparse
+from pathlib import Path
+
+from PIL import Image
+
+from minigan.cli import HelpFormatter
+from minigan.data import CIFAR10_CLASSES, FASHION_MNIST_CLASSES, load_cifar10, load_fashion_mnist
+
+READERS = {"cifar10": (load_cifar10, CIFAR10_CLASSES), "fashion-mnist": (load_fashion_mnist, FASHION_MNIST_CLASSES)}
+
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=HelpFormatter)
+parser.add_argument("--dataset", choices=list(READERS), default="cifar10", help="the dataset to export")
+parser.add_argument("--data-dir", default=None, help="its files (default: $MINIGAN_DATA or ~/.cache/minigan/<name>)")
+parser.add_argument("--split", choices=["train", "test"], default="train", help="which split")
+parser.add_argument("--n", type=int, default=2000, help="how many images (the first N of the split)")
+parser.add_argument("--out", required=True, help="the folder to write (created if missing)")
+args = parser.parse_args()
+
+read, class_names = READERS[args.dataset]
+images, labels = read(root=args.data_dir, split=args.split)            # uint8 (N, H, W[, 3]), int64 (N,)
+images, labels = images[:args.n], labels[:args.n]
+out = Path(args.out)
+for name in class_names:
+    (out / name.replace("/", "-")).mkdir(parents=True, exist_ok=True)  # "T-shirt/top" -> "T-shirt-top"
+for i, (image, label) in enumerate(zip(images, labels)):
+    Image.fromarray(image).save(out / class_names[label].replace("/", "-") / f"{i:05d}.png")
+print(f"wrote {len(images)} PNG files of {args.dataset} ({args.split}) into {out}/<class>/")
