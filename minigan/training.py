@@ -12,6 +12,9 @@ One iteration (Goodfellow et al., 2014; seed, section "Loss functions"):
           D's weights get no gradient here (requires_grad switched off), which saves a third of D's
           backward pass.
 
+With ``loss="wgan-gp"`` and/or ``r1_gamma > 0`` the D and G steps are those of ``penalties.py``
+(WGAN-GP's critic and generator losses, the R1 penalty), which need the gradient of a gradient.
+
 Checkpoints hold everything needed to continue bit-for-bit on NumPy: weights, BatchNorm statistics,
 Adam state, the position (epoch, batch), the random generator state and the fixed noise. Batches are
 shuffled by a generator seeded with (seed, epoch), so a resumed run sees the same batches.
@@ -26,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from minigan import backend, functional as F
+from minigan import backend, functional as F, penalties
 from minigan.autograd import no_grad
 from minigan.checkpoint import (CheckpointError, flatten_state, load_checkpoint, save_checkpoint,
                                 stale_temp_files, unflatten_state)
@@ -51,6 +54,14 @@ class TrainConfig:
     conditional: bool = False    # cGAN: G(z, y), D(x, y)
     num_classes: int = 10
     progress: bool = True
+    loss: str = "bce"            # "wgan-gp": critic loss + gradient penalty (penalties.py)
+    gp_lambda: float = 10.0      # WGAN-GP's penalty weight lambda
+    r1_gamma: float = 0.0        # > 0: add the R1 penalty (gamma / 2) E||grad_x D(x)||^2 on real images
+
+    def __post_init__(self):
+        if self.loss not in ("bce", "wgan-gp") or self.r1_gamma < 0 or self.gp_lambda < 0:
+            raise ValueError(f"TrainConfig: expected loss 'bce' or 'wgan-gp', r1_gamma >= 0, gp_lambda >= 0; "
+                             f"got {self.loss!r}, {self.r1_gamma}, {self.gp_lambda}")
 
 
 class TrainingDiverged(RuntimeError):
@@ -90,6 +101,23 @@ def g_step(G, D, opt_G, n, labels, config):
     return loss.item()
 
 
+def discriminator_update(G, D, opt_D, real, labels, config):
+    """The D step that ``config`` asks for (BCE, BCE + R1, or WGAN-GP). Returns the log's numbers."""
+    if config.loss == "wgan-gp":
+        return penalties.critic_step(G, D, opt_D, real, labels, config)
+    if config.r1_gamma:
+        return penalties.r1_d_step(G, D, opt_D, real, labels, config)
+    loss_D, d_x, d_g_z = d_step(G, D, opt_D, real, labels, config)
+    return {"loss_D": loss_D, "D_x": d_x, "D_G_z": d_g_z}
+
+
+def generator_update(G, D, opt_G, n, labels, config):
+    """The G step that ``config`` asks for: non-saturating BCE, or WGAN's -mean D(G(z))."""
+    if config.loss == "wgan-gp":
+        return penalties.wgan_g_step(G, D, opt_G, n, labels, config)
+    return g_step(G, D, opt_G, n, labels, config)
+
+
 def _mean_probability(logits):
     return float(sigmoid_array(logits.data).mean())                  # mean sigmoid(logit): D's average verdict
 
@@ -120,7 +148,7 @@ def generate(G, z, labels=None):
 def health_warnings(history, samples=None, window=200):
     """Plain-words diagnoses of a failing run (see docs/gan.md, "failure modes")."""
     warnings = []
-    recent = history[-window:]
+    recent = [r for r in history[-window:] if "wasserstein" not in r]   # a WGAN critic's loss is < 0
     if len(recent) == window and max(r["loss_D"] for r in recent) < 0.05:
         warnings.append(
             f"loss_D has stayed below 0.05 for {window} iterations: D wins and G's gradient vanishes. "
@@ -158,6 +186,12 @@ def _check_resumable(path, meta, config, model_spec):
         raise CheckpointError(f"{path} was saved with batch size {meta['config']['batch_size']}, this run "
                               f"uses {config.batch_size}; its position (batch {meta['batch']}) counts batches "
                               "of the saved size, so resume with that --batch-size")
+    saved = {key: meta["config"].get(key, default) for key, default in
+             (("loss", "bce"), ("r1_gamma", 0.0), ("gp_lambda", 10.0))}          # older checkpoints: BCE
+    wanted = {"loss": config.loss, "r1_gamma": config.r1_gamma, "gp_lambda": config.gp_lambda}
+    if saved != wanted:
+        raise CheckpointError(f"{path} was saved with {saved}, this run uses {wanted}; resume with the "
+                              "same --loss, --r1 and --gp-lambda, or use another --out")
 
 
 def _trim_log(log_path, iteration):
@@ -291,20 +325,20 @@ def train(G, D, images, labels, config, out_dir, model_spec, resume=False, evalu
                 if b < start:
                     continue  # resumed mid-epoch: these batches were already trained on
                 # --- D step(s), then G step ----------------------------------------------------------
-                for _ in range(config.d_steps):
-                    loss_D, d_x, d_g_z = d_step(G, D, opt_D, real, y, config)
-                loss_G = g_step(G, D, opt_G, real.shape[0], y, config)
+                for _ in range(config.d_steps):                      # WGAN-GP: n_critic = 5
+                    d_stats = discriminator_update(G, D, opt_D, real, y, config)
+                loss_G = generator_update(G, D, opt_G, real.shape[0], y, config)
+                loss_D = d_stats["loss_D"]
                 position = {"epoch": epoch, "batch": b + 1, "iteration": position["iteration"] + 1}
 
-                # --- log -----------------------------------------------------------------------------
+                # --- log: loss_D, loss_G, then the last D step's numbers (D_x, D_G_z or wasserstein, ...) --
                 record = {"epoch": epoch, "batch": b, "iteration": position["iteration"],
-                          "loss_D": loss_D, "loss_G": loss_G, "D_x": d_x, "D_G_z": d_g_z}
+                          "loss_D": loss_D, "loss_G": loss_G, **d_stats}
                 history.append(record)
                 log.write(json.dumps(record) + "\n")
                 log.flush()  # `tail -f log.jsonl` shows every iteration; a kill loses no logged line
                 bar.update(1)
-                bar.set_postfix(loss_D=f"{loss_D:.3f}", loss_G=f"{loss_G:.3f}", D_x=f"{d_x:.2f}",
-                                D_G_z=f"{d_g_z:.2f}", refresh=False)
+                bar.set_postfix({k: f"{v:.3f}" for k, v in list(record.items())[3:]}, refresh=False)
 
                 # --- health check: stop on NaN/Inf, keeping the last good checkpoint -----------------
                 if not (math.isfinite(loss_D) and math.isfinite(loss_G)):
