@@ -7,6 +7,9 @@ Reading order: optim -> **models** (gan.py, then dcgan.py, then cgan.py) -> trai
 def build(spec):
     """(Generator, Discriminator) from a spec such as {"name": "dcgan", "latent_dim": 128, "kernel_size": 4}.
 
+    ``"d_norm"`` (optional): the discriminator's normalisation, "batch" (DCGAN default), "layer" (the
+    WGAN-GP critic) or "none" (cGAN default).
+
     Checkpoints store this spec, so sample.py and evaluate.py can rebuild the networks they load.
     """
     from minigan.models import cgan, dcgan, gan
@@ -16,8 +19,8 @@ def build(spec):
         return gan.Generator(spec.get("latent_dim", 100)), gan.Discriminator()
     if name == "dcgan":
         k = spec.get("kernel_size", 4)
-        return dcgan.Generator(spec.get("latent_dim", 128), k), dcgan.Discriminator(k)
+        return dcgan.Generator(spec.get("latent_dim", 128), k), dcgan.Discriminator(k, spec.get("d_norm", "batch"))
     if name == "cgan":
         n = spec.get("num_classes", 10)
-        return cgan.Generator(spec.get("latent_dim", 100), n), cgan.Discriminator(n)
+        return cgan.Generator(spec.get("latent_dim", 100), n), cgan.Discriminator(n, spec.get("d_norm", "none"))
     raise ValueError(f"unknown model {name!r}; expected 'gan', 'dcgan' or 'cgan'")

@@ -13,6 +13,10 @@ Default kernel 4, stride 2, padding 1: (H - 1)*2 - 2 + 4 = 2H, an exact doubling
 pixel receives the same number of kernel taps (k divisible by s: no checkerboard). ``kernel_size=5``
 (padding 2, output_padding 1) reproduces the Keras model of the book ("same" padding): 5 is not
 divisible by 2, see ops.conv.explain_conv_transpose(2, 5, 2, 2, 1, target=4).
+
+``Discriminator(norm="layer")`` is the critic of WGAN-GP (penalties.py): LayerNorm over each sample's
+(C, H, W) in place of BatchNorm, because the gradient penalty is a per-sample gradient, and batch
+statistics would make every sample's output depend on the whole batch (Gulrajani et al., 2017, 4).
 """
 
 from minigan import nn
@@ -63,15 +67,24 @@ class Generator(nn.Module):
         return self.net(z)
 
 
+def _norm(kind, channels, size):
+    """BatchNorm2d over the batch, or LayerNorm over one sample's (C, H, W): the WGAN-GP critic's."""
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "layer":
+        return nn.LayerNorm((channels, size, size))
+    raise ValueError(f"DCGAN Discriminator: norm must be 'batch' or 'layer', got {kind!r}")
+
+
 class Discriminator(nn.Module):
-    def __init__(self, kernel_size=4):
-        self.kernel_size = kernel_size
+    def __init__(self, kernel_size=4, norm="batch"):
+        self.kernel_size, self.norm = kernel_size, norm
         conv, _ = _conv_args(kernel_size)
         self.net = nn.Sequential(
-            nn.Conv2d(3, 64, **conv), nn.LeakyReLU(0.2),             # (N, 64, 16, 16), no BN on the input
-            nn.Conv2d(64, 128, **conv), nn.BatchNorm2d(128), nn.LeakyReLU(0.2),   # (N, 128, 8, 8)
-            nn.Conv2d(128, 256, **conv), nn.BatchNorm2d(256), nn.LeakyReLU(0.2),  # (N, 256, 4, 4)
-            nn.Conv2d(256, 512, **conv), nn.BatchNorm2d(512), nn.LeakyReLU(0.2),  # (N, 512, 2, 2)
+            nn.Conv2d(3, 64, **conv), nn.LeakyReLU(0.2),             # (N, 64, 16, 16), no norm on the input
+            nn.Conv2d(64, 128, **conv), _norm(norm, 128, 8), nn.LeakyReLU(0.2),   # (N, 128, 8, 8)
+            nn.Conv2d(128, 256, **conv), _norm(norm, 256, 4), nn.LeakyReLU(0.2),  # (N, 256, 4, 4)
+            nn.Conv2d(256, 512, **conv), _norm(norm, 512, 2), nn.LeakyReLU(0.2),  # (N, 512, 2, 2)
             nn.Flatten(),                                            # (N, 2048)
             nn.Linear(512 * 2 * 2, 1),                               # (N, 1) logit
         )
