@@ -338,7 +338,7 @@ def train(G, D, images, labels, config, out_dir, model_spec, resume=False, evalu
                 log.write(json.dumps(record) + "\n")
                 log.flush()  # `tail -f log.jsonl` shows every iteration; a kill loses no logged line
                 bar.update(1)
-                bar.set_postfix({k: f"{v:.3f}" for k, v in list(record.items())[3:]}, refresh=False)
+                bar.set_postfix(**{k: f"{v:.3f}" for k, v in list(record.items())[3:]}, refresh=False)
 
                 # --- health check: stop on NaN/Inf, keeping the last good checkpoint -----------------
                 if not (math.isfinite(loss_D) and math.isfinite(loss_G)):
