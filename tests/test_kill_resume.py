@@ -12,8 +12,9 @@ after it anyway (docs/reliability.md):
 
 The run: the fully connected GAN on 64 fake images, 4 iterations per epoch, a 35 MB checkpoint at the
 end of every epoch (each write takes ~0.1 s, so the poll below catches it in the middle). The same
-holds with the gradient penalties (PENALTIES: WGAN-GP's critic loss, one critic step per iteration to keep it short, plus R1),
-whose random interpolation weights eps come from the generator state that the checkpoint saves.
+holds with the gradient penalties (PENALTIES: WGAN-GP's critic loss, one critic step per iteration
+to keep it short, plus R1), whose interpolation weights eps come from the random generator state that
+the checkpoint saves.
 """
 
 import json
