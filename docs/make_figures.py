@@ -714,7 +714,8 @@ def fig_toy2d():
     print(f"  wrote docs/images/toy2d.png ({size // 1000} KB) in {time.perf_counter() - start:.0f} s")
 
 
-RUN_NAMES = ["dcgan_cifar", "dcgan_gpu", "cgan_fashion_mnist", "cgan_cpu", "gan_fashion_mnist"]
+RUN_NAMES = ["dcgan_cifar", "dcgan_gpu", "cgan_fashion_mnist", "cgan_cpu", "gan_fashion_mnist",
+             "dcgan_bce_cpu", "dcgan_wgan_gp_cpu"]           # the last two: benchmarks/cpu_wgan_vs_bce.sh
 
 
 def _last_epoch_record(log_path):
@@ -744,7 +745,7 @@ def fig_runs():
         folder = RUNS / name
         log = folder / "log.jsonl"
         if not log.exists():
-            print(f"  skipped {name}: {log.relative_to(ROOT)} not found (train it first)")
+            print(f"  skipped {name}: {os.path.relpath(log, ROOT)} not found (train it first)")
             continue
         records = read_log(log)
         if not records:
@@ -787,7 +788,11 @@ def main(argv=None):
     parser.add_argument("--only", action="append", choices=list(FIGURES), metavar="NAME",
                         help="make only this one (repeat for several); see --list")
     parser.add_argument("--list", action="store_true", help="list the names and exit")
+    parser.add_argument("--runs", default=None, help=f"folder of the runs for 'runs' (default: {RUNS})")
     args = parser.parse_args(argv)
+    if args.runs:
+        global RUNS
+        RUNS = Path(args.runs)
     if args.list:
         for name, (_, what) in FIGURES.items():
             print(f"{name:<14} {what}")
