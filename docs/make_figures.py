@@ -783,6 +783,7 @@ FIGURES = {
 
 
 def main(argv=None):
+    global RUNS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", action="append", choices=list(FIGURES), metavar="NAME",
@@ -791,7 +792,6 @@ def main(argv=None):
     parser.add_argument("--runs", default=None, help=f"folder of the runs for 'runs' (default: {RUNS})")
     args = parser.parse_args(argv)
     if args.runs:
-        global RUNS
         RUNS = Path(args.runs)
     if args.list:
         for name, (_, what) in FIGURES.items():
