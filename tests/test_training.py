@@ -124,6 +124,11 @@ def test_health_warnings_in_plain_words():
     assert any("mode collapse" in w for w in health_warnings([], same))
 
 
+def test_health_check_does_not_read_a_critic_loss_as_d_winning():
+    critic = [{"loss_D": -3.0, "wasserstein": 2.9, "grad_norm": 1.0, "gp": 0.1}] * 200   # WGAN-GP: < 0 is normal
+    assert health_warnings(critic) == []
+
+
 def _run_example(args, **kw):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MINIGAN_BACKEND": "numpy"}
     return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
