@@ -77,8 +77,10 @@ def add_loss_options(p):
                    help="add the R1 penalty (GAMMA/2) E||grad_x D(x)||^2 on real images to D's loss "
                         "(Mescheder et al., 2018); 0: off")
     p.add_argument("--gp-lambda", type=float, default=10.0, help="weight of WGAN-GP's gradient penalty")
-    p.add_argument("--beta1", type=float, default=None, help="Adam beta1 (default: 0.5; 0.0 with --loss wgan-gp)")
-    p.add_argument("--beta2", type=float, default=None, help="Adam beta2 (default: 0.999; 0.9 with --loss wgan-gp)")
+    p.add_argument("--beta1", type=float, default=None,
+                   help="Adam beta1, both networks (default: 0.5; 0.0 with --loss wgan-gp)")
+    p.add_argument("--beta2", type=float, default=None,
+                   help="Adam beta2, both networks (default: 0.999; 0.9 with --loss wgan-gp)")
 
 
 def loss_options(args):
@@ -88,7 +90,8 @@ def loss_options(args):
         if value < 0:
             raise SystemExit(f"{name} must be >= 0, got {value}")
     chosen = {key: getattr(args, key) for key in ("lr", "beta1", "beta2", "d_steps")}
-    settings = {key: LOSS_DEFAULTS[args.loss][key] if value is None else value for key, value in chosen.items()}
+    settings = {key: LOSS_DEFAULTS[args.loss][key] if value is None else value
+                for key, value in chosen.items()}
     if settings["d_steps"] < 1:
         raise SystemExit(f"--d-steps must be >= 1, got {settings['d_steps']}")
     print(f"loss {args.loss}, R1 gamma {args.r1}: " + ", ".join(f"{k} {v}" for k, v in settings.items()))

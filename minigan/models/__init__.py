@@ -19,8 +19,10 @@ def build(spec):
         return gan.Generator(spec.get("latent_dim", 100)), gan.Discriminator()
     if name == "dcgan":
         k = spec.get("kernel_size", 4)
-        return dcgan.Generator(spec.get("latent_dim", 128), k), dcgan.Discriminator(k, spec.get("d_norm", "batch"))
+        D = dcgan.Discriminator(k, norm=spec.get("d_norm", "batch"))
+        return dcgan.Generator(spec.get("latent_dim", 128), k), D
     if name == "cgan":
         n = spec.get("num_classes", 10)
-        return cgan.Generator(spec.get("latent_dim", 100), n), cgan.Discriminator(n, spec.get("d_norm", "none"))
+        D = cgan.Discriminator(n, norm=spec.get("d_norm", "none"))
+        return cgan.Generator(spec.get("latent_dim", 100), n), D
     raise ValueError(f"unknown model {name!r}; expected 'gan', 'dcgan' or 'cgan'")
