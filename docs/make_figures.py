@@ -258,8 +258,8 @@ def debug_shapes_rows(batch=64):
     from minigan.ops import arith, conv, losses
     from minigan.training import TrainConfig, d_step, g_step
 
-    saved_attrs = {"Conv2d": ("cols",), "ConvTranspose2d": ("x",), "Linear": ("x",),
-                   "BinaryCrossEntropyWithLogits": ("z",)}
+    # what each backward reads besides g: saved arrays (self.cols) and its input tensors (self.inputs)
+    saved_attrs = {"Conv2d": ("cols",), "ConvTranspose2d": (), "Linear": (), "BinaryCrossEntropyWithLogits": ()}
     classes = [losses.BinaryCrossEntropyWithLogits, arith.Linear, conv.Conv2d, conv.ConvTranspose2d]
     originals = {cls: cls.backward for cls in classes}
     records, phase = [], ["D step"]
@@ -267,8 +267,9 @@ def debug_shapes_rows(batch=64):
     def wrap(cls):
         def backward(self, g):
             name = cls.__name__
-            weight = getattr(self, "weight", None)
-            saved = ", ".join(f"self.{a} {_shape_or_none(getattr(self, a))}" for a in saved_attrs[name])
+            weight = self.inputs[1] if name != "BinaryCrossEntropyWithLogits" else None
+            saved = ", ".join([f"self.{a} {_shape_or_none(getattr(self, a))}" for a in saved_attrs[name]]
+                              + [f"inputs[0] {_shape_or_none(self.inputs[0])}"])
             needs = "".join("T" if n else "F" for n in self.needs_input_grad)
             grads = originals[cls](self, g)
             grads = grads if isinstance(grads, tuple) else (grads,)
@@ -314,7 +315,7 @@ def debug_shapes_rows(batch=64):
 
 
 def debug_shapes_table(batch=64):
-    lines = ["| step | backward of | weight | `g` (upstream gradient) | saved in forward | needs_input_grad | "
+    lines = ["| step | backward of | weight | `g` (upstream gradient) | reads besides g | needs_input_grad | "
              "returns (input, weight, bias) | times |",
              "|---|---|---|---|---|---|---|---:|"]
     for phase, op, weight, g, saved, needs, returned, n in debug_shapes_rows(batch):
@@ -375,20 +376,20 @@ PDB_COMMANDS = [
     "!from minigan.training import d_step, g_step",
     "!from minigan.ops import conv",
     "b d_step",
-    "b conv.Conv2d.backward, self.x_shape[1] == 3",
+    "b conv.Conv2d.backward, self.inputs[0].shape[1] == 3",
     "b conv.ConvTranspose2d.backward, g.shape[1] == 3",
     "c",
     "p real.shape",
     "until {line_after_fake}",
     "p z.shape, fake.shape, fake.requires_grad, fake.creator",
     "c",
-    "p g.shape, self.cols.shape, self.weight.shape, self.needs_input_grad",
+    "p g.shape, self.cols.shape, self.inputs[1].shape, self.needs_input_grad",
     "disable 1",
     "c",
     "c",
     "p g.shape, self.needs_input_grad",
     "c",
-    "p g.shape, self.x.shape, self.weight.shape",
+    "p g.shape, self.inputs[0].shape, self.inputs[1].shape",
     "w",
     "q",
 ]

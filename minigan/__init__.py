@@ -5,14 +5,14 @@ Start with ``minigan/backend.py``. The names below are the public API (see docs/
 """
 
 from minigan import optim
-from minigan.autograd import detect_anomaly, is_grad_enabled, no_grad, trace
+from minigan.autograd import detect_anomaly, grad, is_grad_enabled, no_grad, trace
 from minigan.backend import get_backend, manual_seed, set_backend, to_numpy
-from minigan.gradcheck import gradcheck
+from minigan.gradcheck import gradcheck, gradgradcheck
 from minigan.tensor import Tensor, cat, ones, randn, tensor, zeros
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Tensor", "cat", "detect_anomaly", "get_backend", "gradcheck", "is_grad_enabled", "manual_seed",
+    "Tensor", "cat", "detect_anomaly", "get_backend", "grad", "gradcheck", "gradgradcheck", "is_grad_enabled", "manual_seed",
     "no_grad", "ones", "optim", "randn", "set_backend", "tensor", "to_numpy", "trace", "zeros",
 ]

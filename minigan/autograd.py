@@ -23,6 +23,7 @@ sum for every op that broadcasts.
 """
 
 import contextlib
+import weakref
 
 from minigan.backend import backend_of, get_array_module
 
@@ -32,6 +33,7 @@ from minigan.backend import backend_of, get_array_module
 _grad_enabled = True     # False inside `with no_grad():`
 _trace_enabled = False   # True inside `with trace():`
 _anomaly_enabled = False # True inside `with detect_anomaly():`
+_running_backward = None # the Function whose backward is running (its ops are named after it)
 
 
 @contextlib.contextmanager
@@ -116,17 +118,29 @@ class Function:
 
         if _trace_enabled:
             ins = ", ".join(_describe(a) for a in arrays)
-            print(f"{type(self).__name__:<18} {ins} -> {_describe(output)}")
+            where = "" if _running_backward is None else f"  in {type(_running_backward).__name__}.backward: "
+            print(f"{where}{type(self).__name__:<18} {ins} -> {_describe(output)}")
         if _anomaly_enabled:
-            _check_finite(output, self, "forward", arrays)
+            if _running_backward is None:
+                _check_finite(output, self, "forward", arrays)
+            else:  # an op inside a backward: the backward is what went wrong
+                _check_finite(output, _running_backward, "backward", arrays)
 
         requires_grad = _grad_enabled and any(t.requires_grad for t in tensors)
         result = Tensor(output, requires_grad=requires_grad)
         if requires_grad:  # remember how `result` was made, so backward() can walk back
             self.inputs = tensors
             self.needs_input_grad = [t.requires_grad for t in tensors]
+            self.output_ref = weakref.ref(result)  # weak: result.creator is self, no reference cycle
             result.creator = self
         return result
+
+    def output(self):
+        """The output Tensor (for backwards written in terms of it: tanh, sigmoid, exp).
+
+        A weak reference suffices: backward only reaches this Function through its output, which the
+        next op's inputs (or the caller, for the root) keep alive."""
+        return self.output_ref()
 
     def forward(self, *arrays):
         raise NotImplementedError
@@ -155,8 +169,15 @@ def array_of(x):
     return x.data if isinstance(x, Tensor) else x
 
 
+def constant(array):
+    """An array as a Tensor outside the graph (a mask, a saved statistic used as a constant)."""
+    from minigan.tensor import Tensor  # tensor.py builds on this file: import late
+
+    return Tensor(array)
+
+
 def unbroadcast(grad, shape):
-    """Sum ``grad`` down to ``shape``: the backward of NumPy broadcasting.
+    """Sum ``grad`` (a Tensor or an array) down to ``shape``: the backward of NumPy broadcasting.
 
     grad (4, 2, 3) -> shape (2, 1): sum over the leading axis (added by broadcasting), then over the
     last axis (stretched from 1 to 3), keeping it: result (2, 1).
@@ -174,14 +195,16 @@ def unbroadcast(grad, shape):
 # ----------------------------------------------------------------------------------------------------
 # backward(): reverse topological order, += accumulation
 # ----------------------------------------------------------------------------------------------------
-def topological_order(root):
-    """All tensors that ``root`` depends on, each after every tensor it was computed from.
+def topological_order(roots):
+    """All tensors that ``roots`` (one tensor or a list) depend on, each after every tensor it was
+    computed from.
 
     Iterative depth-first search with an explicit stack (a recursive one would hit Python's recursion
     limit on a chain of 10,000 ops).
     """
+    roots = roots if isinstance(roots, (list, tuple)) else [roots]
     order, visited = [], set()
-    stack = [(root, False)]
+    stack = [(root, False) for root in reversed(roots)]
     while stack:
         tensor, children_done = stack.pop()
         if children_done:
@@ -198,47 +221,152 @@ def topological_order(root):
     return order
 
 
-def backward(root, grad=None, retain_graph=False):
-    """Fill ``.grad`` of every leaf tensor that ``root`` depends on (d root / d leaf)."""
+def backward(root, grad=None, retain_graph=None, create_graph=False):
+    """Fill ``.grad`` of every leaf tensor that ``root`` depends on (d root / d leaf), accumulating.
+
+    ``create_graph=True`` records the backward pass as a graph of its own: each leaf's ``.grad`` is
+    then a Tensor (differentiable again) instead of an array. ``retain_graph`` defaults to create_graph.
+    """
     if not root.requires_grad:
         raise RuntimeError("backward(): this tensor does not require grad (no graph was recorded)")
-    xp = get_array_module(root.data)
-    if grad is None:
-        if root.data.size != 1:
-            raise RuntimeError(f"backward() without a gradient needs a scalar, got shape {root.shape}")
-        grad = xp.ones_like(root.data)
-    grads = {id(root): grad}  # id(tensor) -> gradient of root w.r.t. that tensor, summed so far
+    if grad is None and root.data.size != 1:
+        raise RuntimeError(f"backward() without a gradient needs a scalar, got shape {root.shape}")
+    retain_graph = create_graph if retain_graph is None else retain_graph
+    run_backward([root], [grad], retain_graph, create_graph)
 
-    for tensor in reversed(topological_order(root)):
-        grad_output = grads.pop(id(tensor), None)
-        if grad_output is None:
-            continue
-        fn = tensor.creator
-        if fn is None:  # a leaf: store (accumulate) its gradient
-            tensor.grad = grad_output if tensor.grad is None else tensor.grad + grad_output
-            continue
-        if fn.inputs is None:
-            raise RuntimeError(
-                "backward() through a graph that was already freed; call backward(retain_graph=True) "
-                "the first time if you need to go through it twice"
-            )
-        input_grads = fn.backward(grad_output)
-        if not isinstance(input_grads, tuple):
-            input_grads = (input_grads,)
-        for parent, g in zip(fn.inputs, input_grads):
-            if g is None or not parent.requires_grad:
+
+def grad(outputs, inputs, grad_outputs=None, create_graph=False, retain_graph=None, allow_unused=False):
+    """The gradients of ``outputs`` w.r.t. ``inputs``, as a tuple of Tensors (torch.autograd.grad).
+
+    Touches no ``.grad``. ``outputs``/``inputs``: a Tensor or a list of them; ``grad_outputs``: the
+    upstream gradients (one per output; None: ones, for scalar outputs). ``create_graph=True`` records
+    the backward pass, so the result can be differentiated again (a gradient penalty, a Hessian-vector
+    product). Only the part of the graph that leads to ``inputs`` is visited.
+    """
+    outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+    inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    grad_outputs = list(grad_outputs) if isinstance(grad_outputs, (list, tuple)) else [grad_outputs]
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"grad(): got {len(outputs)} outputs but {len(grad_outputs)} grad_outputs")
+    for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
+        if not out.requires_grad:
+            raise RuntimeError(f"grad(): output {i} does not require grad (no graph was recorded for it)")
+        if g is None and out.data.size != 1:
+            raise RuntimeError(f"grad(): output {i} has shape {out.shape}; pass grad_outputs for a "
+                               "non-scalar output")
+    for i, x in enumerate(inputs):
+        if not x.requires_grad:
+            raise RuntimeError(f"grad(): input {i} (shape {x.shape}) does not require grad; create it "
+                               "with requires_grad=True")
+    retain_graph = create_graph if retain_graph is None else retain_graph
+    grads = run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=inputs)
+    for i, g in enumerate(grads):
+        if g is None and not allow_unused:
+            raise RuntimeError(f"grad(): input {i} (shape {inputs[i].shape}) is not used to compute the "
+                               "outputs; pass allow_unused=True to get None for it")
+    return tuple(grads)
+
+
+def run_backward(roots, root_grads, retain_graph, create_graph, inputs=None):
+    """The engine behind backward() and grad(). Without ``inputs``: accumulate into leaves' .grad.
+    With ``inputs``: return their gradients (a list of Tensors or None) and touch no .grad."""
+    from minigan.tensor import Tensor  # tensor.py builds on this file: import late
+
+    grads = {}  # id(tensor) -> gradient (a Tensor) of the roots w.r.t. that tensor, summed so far
+    for root, g in zip(roots, root_grads):
+        g = Tensor(get_array_module(root.data).ones_like(root.data)) if g is None else _as_grad(g)
+        if g.shape != root.shape:
+            raise RuntimeError(f"backward(): the gradient has shape {g.shape}, the output {root.shape}")
+        grads[id(root)] = grads[id(root)] + g if id(root) in grads else g
+
+    order = topological_order(roots)
+    wanted = None  # None: every tensor; otherwise the ids of the tensors that lead to an input
+    if inputs is not None:
+        wanted = {id(x) for x in inputs}
+        for tensor in order:  # inputs before the tensors computed from them
+            fn = tensor.creator
+            if fn is not None and (fn.inputs is None or any(id(p) in wanted for p in fn.inputs)):
+                wanted.add(id(tensor))  # (a freed graph counts too: the loop below says it was freed)
+    captured = {}
+
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, create_graph  # record the backward ops only if asked
+    try:
+        for tensor in reversed(order):
+            grad_output = grads.pop(id(tensor), None)
+            if grad_output is None or (wanted is not None and id(tensor) not in wanted):
                 continue
-            if g.shape != parent.shape:
+            if inputs is not None and any(x is tensor for x in inputs):
+                captured[id(tensor)] = grad_output
+            fn = tensor.creator
+            if fn is None:  # a leaf
+                if inputs is None:
+                    _accumulate(tensor, grad_output, create_graph)
+                continue
+            if fn.inputs is None:
                 raise RuntimeError(
-                    f"{type(fn).__name__}.backward returned a gradient of shape {g.shape} "
-                    f"for an input of shape {parent.shape}"
+                    "backward() through a graph that was already freed; call backward(retain_graph=True) "
+                    "the first time if you need to go through it twice"
                 )
-            if _anomaly_enabled:
-                _check_finite(g, fn, "backward", [p.data for p in fn.inputs])
-            if id(parent) in grads:
-                grads[id(parent)] = grads[id(parent)] + g  # used twice: contributions add up
-            else:
-                grads[id(parent)] = g
-        if not retain_graph:  # free the graph: the saved arrays can be garbage-collected
-            vars(fn).clear()
-            fn.inputs = None
+            if wanted is None or any(id(p) in wanted for p in fn.inputs):  # else: no input behind it
+                _push_back(fn, grad_output, grads, wanted, create_graph)
+            if not retain_graph:  # free the graph: the saved arrays can be garbage-collected
+                vars(fn).clear()
+                fn.inputs = None
+    finally:
+        _grad_enabled = previous
+    if inputs is not None:
+        return [captured.get(id(x)) for x in inputs]
+    return None
+
+
+def _push_back(fn, grad_output, grads, wanted, create_graph):
+    """One chain-rule step: fn.backward, then add each input's gradient into ``grads``."""
+    global _running_backward
+    needs, outer = fn.needs_input_grad, _running_backward
+    if wanted is not None:  # mg.grad(): skip the gradients that lead to no requested input
+        fn.needs_input_grad = [n and id(p) in wanted for n, p in zip(needs, fn.inputs)]
+    _running_backward = fn
+    try:
+        input_grads = fn.backward(grad_output)
+    finally:
+        fn.needs_input_grad, _running_backward = needs, outer
+    if not isinstance(input_grads, tuple):
+        input_grads = (input_grads,)
+    for parent, g in zip(fn.inputs, input_grads):
+        if g is None or not parent.requires_grad:
+            continue
+        if create_graph and not hasattr(g, "creator"):
+            raise RuntimeError(
+                f"{type(fn).__name__}.backward returned a raw array; with create_graph=True every "
+                "backward must return Tensors computed with Tensor ops, or the graph is cut there"
+            )
+        g = _as_grad(g)
+        if g.shape != parent.shape:
+            raise RuntimeError(
+                f"{type(fn).__name__}.backward returned a gradient of shape {g.shape} "
+                f"for an input of shape {parent.shape}"
+            )
+        if _anomaly_enabled:
+            _check_finite(g.data, fn, "backward", [p.data for p in fn.inputs])
+        if id(parent) in grads:
+            grads[id(parent)] = grads[id(parent)] + g  # used twice: contributions add up
+        else:
+            grads[id(parent)] = g
+
+
+def _as_grad(g):
+    """A gradient as a Tensor (backward written on raw arrays, or a user's array, gets wrapped)."""
+    from minigan.tensor import Tensor  # tensor.py builds on this file: import late
+
+    return g if isinstance(g, Tensor) else Tensor(g)
+
+
+def _accumulate(leaf, g, create_graph):
+    """leaf.grad += g. First order: .grad is an array. create_graph: a Tensor with its graph."""
+    if create_graph:
+        leaf.grad = g if leaf.grad is None else _as_grad(leaf.grad) + g
+    else:
+        leaf.grad = g.data if leaf.grad is None else array_of(leaf.grad) + g.data

@@ -10,12 +10,12 @@ from minigan.ops.conv import conv2d, conv_transpose2d
 from minigan.ops.crossentropy import cross_entropy
 from minigan.ops.embedding import dropout, embedding
 from minigan.ops.losses import binary_cross_entropy, binary_cross_entropy_with_logits
-from minigan.ops.norm import batch_norm
+from minigan.ops.norm import batch_norm, layer_norm
 from minigan.ops.reduce import mean, sum
 from minigan.ops.shape import cat, dilate2d, flatten, pad2d, reshape, transpose
 
 __all__ = [
     "batch_norm", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cat", "conv2d",
-    "conv_transpose2d", "cross_entropy", "dilate2d", "dropout", "embedding", "exp", "flatten", "leaky_relu", "linear",
+    "conv_transpose2d", "cross_entropy", "dilate2d", "dropout", "embedding", "exp", "flatten", "layer_norm", "leaky_relu", "linear",
     "log", "matmul", "mean", "pad2d", "relu", "reshape", "sigmoid", "sum", "tanh", "transpose",
 ]

@@ -6,12 +6,14 @@ Reading order: nn -> **optim** -> models -> training.
     Adam:  m <- b1 m + (1 - b1) g;     v <- b2 v + (1 - b2) g^2          (Kingma & Ba, 2015)
            m_hat = m / (1 - b1^t);     v_hat = v / (1 - b2^t)             (bias correction)
            p <- p - lr * m_hat / (sqrt(v_hat) + eps)
+``p.grad`` is an array, or a Tensor after backward(create_graph=True): ``array_of`` reads either.
 The state (v, m, step count) is one array per parameter, in parameter order, so state_dict() is a
 plain {name: array} dict that a checkpoint can store.
 """
 
 import math
 
+from minigan.autograd import array_of
 from minigan.backend import get_array_module
 
 
@@ -42,7 +44,7 @@ class SGD(Optimizer):
         for i, p in enumerate(self.params):
             if p.grad is None:
                 continue
-            step = p.grad
+            step = array_of(p.grad)                                  # a Tensor after create_graph=True
             if self.momentum:
                 v = self.velocity[i]
                 self.velocity[i] = step.copy() if v is None else v * self.momentum + step
@@ -96,14 +98,15 @@ class Adam(Optimizer):
         if all(p.grad is not None for p in self.params):
             # every parameter at once: their gradients end to end in one vector, like m and v
             xp = get_array_module(self.m_flat)
-            g = xp.concatenate([p.grad.reshape(-1) for p in self.params])   # (P,), a new array
+            g = xp.concatenate([array_of(p.grad).reshape(-1) for p in self.params])   # (P,), a new array
             step = self._step(xp, self.m_flat, self.v_flat, g, b1, b2, eps_hat, step_size)   # (P,)
             for p, step_p in zip(self.params, self._per_parameter(step)):
                 p.data -= step_p
             return
         for p, m, v in zip(self.params, self.m, self.v):             # some got no gradient: skip those
             if p.grad is not None:
-                p.data -= self._step(get_array_module(p.data), m, v, p.grad.copy(), b1, b2, eps_hat, step_size)
+                p.data -= self._step(get_array_module(p.data), m, v, array_of(p.grad).copy(), b1, b2, eps_hat,
+                                     step_size)
 
     @staticmethod
     def _step(xp, m, v, g, b1, b2, eps_hat, step_size):

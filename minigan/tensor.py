@@ -13,6 +13,7 @@ Fields
 - ``data``: the array (numpy.ndarray on the "numpy" backend, cupy.ndarray on "cupy").
 - ``requires_grad``: whether backward() should compute d loss / d this tensor.
 - ``grad``: the gradient (an array of the same shape), filled by ``loss.backward()``; accumulates.
+  After ``backward(create_graph=True)`` it is a Tensor instead, with the graph of the backward pass.
 - ``creator``: the Function that produced this tensor (None for a leaf: data, parameters).
 - ``name``: an optional label, shown in repr and handy when debugging.
 """
@@ -24,6 +25,8 @@ from minigan.ops import activations, arith, reduce, shape
 
 
 class Tensor:
+    __array_ufunc__ = None  # array (op) tensor: NumPy defers to the Tensor's operator (array @ g -> Tensor)
+
     def __init__(self, data, requires_grad=False, name=None):
         if data is None:  # np.asarray(None, dtype=float32) would silently give nan
             raise TypeError("Tensor(None): expected an array, a (nested) list or a number")
@@ -76,11 +79,13 @@ class Tensor:
         return f"Tensor({', '.join(parts)})"
 
     # --- autograd --------------------------------------------------------------------------------------
-    def backward(self, grad=None, retain_graph=False):
-        """Compute d self / d leaf for every leaf with requires_grad, into leaf.grad (accumulating)."""
-        if isinstance(grad, Tensor):
-            grad = grad.data
-        autograd.backward(self, grad, retain_graph=retain_graph)
+    def backward(self, grad=None, retain_graph=None, create_graph=False):
+        """Compute d self / d leaf for every leaf with requires_grad, into leaf.grad (accumulating).
+
+        ``create_graph=True`` records the backward pass too: leaf.grad is then a Tensor that can be
+        differentiated again (see docs/double-backward.md); otherwise it is an array, as always.
+        """
+        autograd.backward(self, grad, retain_graph=retain_graph, create_graph=create_graph)
 
     def detach(self):
         """The same data, cut from the graph (no gradient flows through it)."""

@@ -2,13 +2,13 @@
 
 from minigan.nn import init
 from minigan.nn.layers import (
-    BatchNorm1d, BatchNorm2d, Conv2d, ConvTranspose2d, Dropout, Embedding, Flatten, LeakyReLU, Linear,
-    ReLU, Reshape, Sigmoid, Tanh,
+    BatchNorm1d, BatchNorm2d, Conv2d, ConvTranspose2d, Dropout, Embedding, Flatten, LayerNorm, LeakyReLU,
+    Linear, ReLU, Reshape, Sigmoid, Tanh,
 )
 from minigan.nn.module import Module, Parameter, Sequential
 
 __all__ = [
     "BatchNorm1d", "BatchNorm2d", "Conv2d", "ConvTranspose2d", "Dropout", "Embedding", "Flatten",
-    "LeakyReLU", "Linear", "Module", "Parameter", "ReLU", "Reshape", "Sequential", "Sigmoid", "Tanh",
+    "LayerNorm", "LeakyReLU", "Linear", "Module", "Parameter", "ReLU", "Reshape", "Sequential", "Sigmoid", "Tanh",
     "init",
 ]

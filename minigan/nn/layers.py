@@ -171,6 +171,32 @@ class BatchNorm2d(_BatchNorm):
     ndim = 4
 
 
+class LayerNorm(Module):
+    """Layer normalization over the last axes (normalized_shape), like torch.nn.LayerNorm: statistics
+    per sample, so it suits a WGAN-GP critic (whose gradient penalty is per sample) where batch norm
+    does not. LayerNorm((64, 16, 16)) after a conv normalizes each sample's whole feature map."""
+
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True):
+        shape = (normalized_shape,) if isinstance(normalized_shape, numbers.Integral) else tuple(normalized_shape)
+        _check_ints("LayerNorm", 1, **{f"normalized_shape[{i}]": n for i, n in enumerate(shape)})
+        self.normalized_shape, self.eps, self.elementwise_affine = shape, eps, elementwise_affine
+        self.weight = self.bias = None
+        if elementwise_affine:
+            self.weight = init.ones_(Parameter(_empty(*shape)))      # normalized_shape
+            self.bias = Parameter(_empty(*shape))
+
+    def forward(self, x):                                            # (N, *normalized_shape) -> same
+        _check_tensor(self, x, None if self.weight is None else self.weight.dtype)
+        n = len(self.normalized_shape)
+        if x.ndim < n or x.shape[x.ndim - n:] != self.normalized_shape:
+            raise ValueError(f"{self!r}: expected input of shape (N, {', '.join(map(str, self.normalized_shape))}), "
+                             f"got {x.shape}")
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+
+
 class Embedding(Module):
     def __init__(self, num_embeddings, embedding_dim):
         _check_ints("Embedding", 1, num_embeddings=num_embeddings, embedding_dim=embedding_dim)

@@ -7,10 +7,13 @@ Reading order: ops/reduce -> **ops/activations** -> ops/conv.
     tanh(x)           = y                         dx = g * (1 - y^2)
     sigmoid(x)        = y = 1 / (1 + e^-x)        dx = g * y * (1 - y)
 
-tanh and sigmoid save their output y (not x): the derivative is cheaper in terms of y.
+tanh and sigmoid write the derivative in terms of their output y (cheaper than in terms of x). y is
+taken as the output *Tensor* (``self.output()``), not a saved array: y depends on x, and with
+create_graph=True the graph of ``g * (1 - y*y)`` must lead back to x through y. The masks of relu and
+leaky_relu are constants (their derivative is 0 almost everywhere), so they stay saved arrays.
 """
 
-from minigan.autograd import Function
+from minigan.autograd import Function, constant
 from minigan.backend import get_array_module
 
 
@@ -20,7 +23,7 @@ class ReLU(Function):
         return x * self.positive
 
     def backward(self, g):
-        return g * self.positive
+        return g * constant(self.positive)                           # the mask is a constant
 
 
 class LeakyReLU(Function):
@@ -37,16 +40,16 @@ class LeakyReLU(Function):
         return x * self.slope
 
     def backward(self, g):
-        return g * self.slope
+        return g * constant(self.slope)                              # the slope is a constant
 
 
 class Tanh(Function):
     def forward(self, x):
-        self.y = get_array_module(x).tanh(x)
-        return self.y
+        return get_array_module(x).tanh(x)
 
     def backward(self, g):
-        return g * (1 - self.y * self.y)
+        y = self.output()                                            # a Tensor: depends on x
+        return g * (1 - y * y)
 
 
 def sigmoid_array(x):
@@ -57,11 +60,11 @@ def sigmoid_array(x):
 
 class Sigmoid(Function):
     def forward(self, x):
-        self.y = sigmoid_array(x)
-        return self.y
+        return sigmoid_array(x)
 
     def backward(self, g):
-        return g * self.y * (1 - self.y)
+        y = self.output()                                            # a Tensor: depends on x
+        return g * y * (1 - y)
 
 
 def relu(x):

@@ -1,8 +1,10 @@
-"""Arithmetic ops: add, sub, mul, div, neg, pow, exp, log, matmul, linear.
+"""Arithmetic ops: add, sub, mul, div, neg, pow, exp, log, maximum, matmul, linear.
 
 Reading order: backend -> autograd -> **ops/arith** -> ops/shape -> ops/reduce -> ops/activations ->
-ops/conv -> ... -> tensor. Each op is one Function subclass (forward and backward side by side, on raw
-arrays) plus a lowercase function that users call.
+ops/conv -> ... -> tensor. Each op is one Function subclass (forward on raw arrays, backward on Tensors,
+side by side) plus a lowercase function that users call. A backward is written with Tensor operators
+(``g * b``), so the same line computes the gradient (first order) and, under create_graph=True, also
+records it as a graph (see autograd.py).
 
 The math (g = dL/dy is the upstream gradient, "unbroadcast" sums g back to the input's shape):
 
@@ -14,51 +16,52 @@ The math (g = dL/dy is the upstream gradient, "unbroadcast" sums g back to the i
     y = a ** c     da = g * c * a^(c-1)   (c a constant number)
     y = exp(a)     da = g * y
     y = log(a)     da = g / a
+    y = max(a, c)  da = g * [a > c]       (c a constant number)
     y = a @ b      da = g @ b^T           db = a^T @ g       (a: (n, k), b: (k, m), y: (n, m))
     y = x @ W^T + bias   dx = g @ W   dW = g^T @ x   dbias = sum_n g     (x: (N, in), W: (out, in))
 """
 
-from minigan.autograd import Function, unbroadcast
+from minigan.autograd import Function, constant, unbroadcast
 from minigan.backend import get_array_module
 
 
 class Add(Function):
     def forward(self, a, b):
-        self.a_shape, self.b_shape = a.shape, b.shape
         return a + b
 
     def backward(self, g):
-        return unbroadcast(g, self.a_shape), unbroadcast(g, self.b_shape)
+        a, b = self.inputs
+        return unbroadcast(g, a.shape), unbroadcast(g, b.shape)
 
 
 class Sub(Function):
     def forward(self, a, b):
-        self.a_shape, self.b_shape = a.shape, b.shape
         return a - b
 
     def backward(self, g):
-        return unbroadcast(g, self.a_shape), unbroadcast(-g, self.b_shape)
+        a, b = self.inputs
+        return unbroadcast(g, a.shape), unbroadcast(-g, b.shape)
 
 
 class Mul(Function):
     def forward(self, a, b):
-        self.a, self.b = a, b
         return a * b
 
     def backward(self, g):
-        ga = unbroadcast(g * self.b, self.a.shape) if self.needs_input_grad[0] else None
-        gb = unbroadcast(g * self.a, self.b.shape) if self.needs_input_grad[1] else None
+        a, b = self.inputs
+        ga = unbroadcast(g * b, a.shape) if self.needs_input_grad[0] else None
+        gb = unbroadcast(g * a, b.shape) if self.needs_input_grad[1] else None
         return ga, gb
 
 
 class Div(Function):
     def forward(self, a, b):
-        self.a, self.b = a, b
         return a / b
 
     def backward(self, g):
-        ga = unbroadcast(g / self.b, self.a.shape) if self.needs_input_grad[0] else None
-        gb = unbroadcast(-g * self.a / (self.b * self.b), self.b.shape) if self.needs_input_grad[1] else None
+        a, b = self.inputs
+        ga = unbroadcast(g / b, a.shape) if self.needs_input_grad[0] else None
+        gb = unbroadcast(-g * a / (b * b), b.shape) if self.needs_input_grad[1] else None
         return ga, gb
 
 
@@ -77,61 +80,79 @@ class Pow(Function):
         self.exponent = exponent
 
     def forward(self, a):
-        self.a = a
         return a ** self.exponent
 
     def backward(self, g):
-        return g * self.exponent * self.a ** (self.exponent - 1)
+        a, = self.inputs
+        return g * self.exponent * a ** (self.exponent - 1)
 
 
 class Exp(Function):
     def forward(self, a):
-        self.y = get_array_module(a).exp(a)
-        return self.y
+        return get_array_module(a).exp(a)
 
     def backward(self, g):
-        return g * self.y
+        return g * self.output()                                     # d exp(a) = exp(a) = y
 
 
 class Log(Function):
     def forward(self, a):
-        self.a = a
         return get_array_module(a).log(a)
 
     def backward(self, g):
-        return g / self.a
+        a, = self.inputs
+        return g / a
+
+
+class Maximum(Function):
+    """y = max(a, c) for a constant number c (a clamp from below): dy/da = 1 where a > c, else 0."""
+
+    def __init__(self, c):
+        self.c = c
+
+    def forward(self, a):
+        self.above = a > self.c                                      # a constant mask
+        return get_array_module(a).maximum(a, self.c)
+
+    def backward(self, g):
+        return g * constant(self.above.astype(g.dtype))
 
 
 class MatMul(Function):
     """Matrix product a @ b of arrays with ndim >= 2 ((..., n, k) @ (..., k, m) -> (..., n, m))."""
 
     def forward(self, a, b):
-        self.a, self.b = a, b
         return a @ b
 
     def backward(self, g):                                           # g: (..., n, m)
-        xp = get_array_module(g)
+        a, b = self.inputs
         ga = gb = None
         if self.needs_input_grad[0]:
-            ga = unbroadcast(g @ xp.swapaxes(self.b, -1, -2), self.a.shape)   # (..., n, m) @ (..., m, k)
+            ga = unbroadcast(g @ _swap_last_two(b), a.shape)         # (..., n, m) @ (..., m, k)
         if self.needs_input_grad[1]:
-            gb = unbroadcast(xp.swapaxes(self.a, -1, -2) @ g, self.b.shape)   # (..., k, n) @ (..., n, m)
+            gb = unbroadcast(_swap_last_two(a) @ g, b.shape)         # (..., k, n) @ (..., n, m)
         return ga, gb
+
+
+def _swap_last_two(t):
+    axes = list(range(t.ndim))
+    axes[-2], axes[-1] = axes[-1], axes[-2]
+    return t.transpose(*axes)
 
 
 class Linear(Function):
     """y = x @ W^T + b, the fully connected layer, as one op (one matmul each way)."""
 
     def forward(self, x, weight, bias=None):
-        self.x, self.weight = x, weight
         y = x @ weight.T                                             # (N, in) @ (in, out) -> (N, out)
         if bias is not None:
             y += bias
         return y
 
     def backward(self, g):                                           # g: (N, out)
-        gx = g @ self.weight if self.needs_input_grad[0] else None   # (N, out) @ (out, in) -> (N, in)
-        gw = g.T @ self.x if self.needs_input_grad[1] else None      # (out, N) @ (N, in) -> (out, in)
+        x, weight = self.inputs[0], self.inputs[1]
+        gx = g @ weight if self.needs_input_grad[0] else None        # (N, out) @ (out, in) -> (N, in)
+        gw = g.T @ x if self.needs_input_grad[1] else None           # (out, N) @ (N, in) -> (out, in)
         if len(self.needs_input_grad) == 2:
             return gx, gw
         gb = g.sum(axis=0) if self.needs_input_grad[2] else None     # (out,)
@@ -171,6 +192,11 @@ def exp(a):
 
 def log(a):
     return Log()(a)
+
+
+def maximum(a, c):
+    """max(a, c) elementwise for a constant number c (a clamp from below)."""
+    return Maximum(c)(a)
 
 
 def matmul(a, b):

@@ -168,30 +168,71 @@ class Conv2d(Function):
         self.stride, self.padding = stride, padding
 
     def forward(self, x, weight, bias=None):
-        self.x_shape, self.weight = x.shape, weight
         y, self.cols = conv2d_array(x, weight, self.stride, self.padding)
         if bias is not None:
             y += bias[:, None, None]                                 # (C_out, 1, 1) broadcast
         return y
 
     def backward(self, g):                                           # g: (N, C_out, H_out, W_out)
-        n, c_in, h, w = self.x_shape
-        c_out, _, k, _ = self.weight.shape
-        g2 = g.transpose(1, 2, 3, 0).reshape(c_out, -1)              # (C_out, H_out*W_out*N)
+        x, weight = self.inputs[0], self.inputs[1]
         gx = gw = gb = None
         if self.needs_input_grad[0]:
-            # the transposed convolution of g; output_padding restores rows/cols the floor in H_out dropped
-            op_h = h - conv_transpose_output_size(g.shape[2], k, self.stride, self.padding)
-            op_w = w - conv_transpose_output_size(g.shape[3], k, self.stride, self.padding)
-            gx = conv_transpose2d_flat(g2, (n, g.shape[2], g.shape[3]), self.weight, self.stride,
-                                       self.padding, (op_h, op_w))   # (N, C_in, H, W)
+            # the transposed convolution of g IS the input gradient (output_padding: see restoring_padding)
+            op = restoring_padding(x.shape, g.shape, weight.shape[2], self.stride, self.padding)
+            gx = ConvTranspose2d(self.stride, self.padding, op)(g, weight)          # (N, C_in, H, W)
         if self.needs_input_grad[1]:
-            gw = (g2 @ self.cols.T).reshape(self.weight.shape)       # (C_out, C_in*k*k) -> (C_out, C_in, k, k)
+            k = weight.shape[2]
+            gw = Conv2dWeightGrad(k, self.stride, self.padding, self.cols)(x, g)  # (C_out, C_in, k, k)
         if len(self.needs_input_grad) == 2:
             return gx, gw
         if self.needs_input_grad[2]:
-            gb = g2.sum(axis=1)                                      # (C_out,)
+            gb = bias_grad(g)                                        # (C_out,)
         return gx, gw, gb
+
+
+def restoring_padding(x_shape, y_shape, k, stride, padding):
+    """The output_padding (op_h, op_w) with which a transposed conv maps y's size back to x's: it
+    restores the rows/columns that the floor in H_out = floor((H + 2p - k)/s) + 1 dropped."""
+    return (x_shape[2] - conv_transpose_output_size(y_shape[2], k, stride, padding),
+            x_shape[3] - conv_transpose_output_size(y_shape[3], k, stride, padding))
+
+
+def bias_grad(g):
+    """The gradient of a per-channel bias: g summed over (N, H, W), read in g's (C, H, W, N) memory order."""
+    c = g.shape[1]
+    return g.transpose(1, 2, 3, 0).reshape(c, -1).sum(axis=1)        # (C, H*W*N) -> (C,)
+
+
+class Conv2dWeightGrad(Function):
+    """gw = dL/dW of a conv2d, as an op of its own: gw(x, g) = g2 @ cols(x)^T.
+
+    Forward: the im2col matmul of conv2d's backward, reusing the ``cols`` that conv2d's forward saved
+    (so the first-order backward does no extra work). gw is linear in g and in x, so its backward is
+    two convolutions again (G = dL/dgw, weight-shaped (C_out, C_in, k, k)):
+        d<G, gw>/dg = conv2d(x, G)                  (N, C_out, H_out, W_out)
+        d<G, gw>/dx = conv_transpose2d(g, G)        (N, C_in, H, W)
+    It also serves the transposed convolution, whose weight gradient is Conv2dWeightGrad(g, x).
+    """
+
+    def __init__(self, k, stride, padding, cols=None):
+        self.k, self.stride, self.padding, self.cols = k, stride, padding, cols
+
+    def forward(self, x, g):                                         # x: (N, C_in, H, W), g: (N, C_out, H', W')
+        c_out, c_in, k = g.shape[1], x.shape[1], self.k
+        cols = self.cols if self.cols is not None else im2col(x, k, self.stride, self.padding)
+        self.cols = None                                             # backward does not need them
+        g2 = g.transpose(1, 2, 3, 0).reshape(c_out, -1)              # (C_out, H_out*W_out*N)
+        return (g2 @ cols.T).reshape(c_out, c_in, k, k)              # (C_out, C_in*k*k) -> (C_out, C_in, k, k)
+
+    def backward(self, gg):                                          # gg: (C_out, C_in, k, k)
+        x, g = self.inputs
+        gx = g_g = None
+        if self.needs_input_grad[0]:
+            op = restoring_padding(x.shape, g.shape, gg.shape[2], self.stride, self.padding)
+            gx = ConvTranspose2d(self.stride, self.padding, op)(g, gg)               # (N, C_in, H, W)
+        if self.needs_input_grad[1]:
+            g_g = Conv2d(self.stride, self.padding)(x, gg)                           # (N, C_out, H', W')
+        return gx, g_g
 
 
 class Conv2dKn2row(Function):
@@ -219,7 +260,7 @@ class Conv2dKn2row(Function):
         xp = get_array_module(x)
         n, c_in, _, _ = x.shape
         c_out, _, k, _ = weight.shape
-        self.x_pad, self.weight = pad_chwn(x, self.padding), weight   # (C_in, Hp, Wp, N)
+        self.x_pad = pad_chwn(x, self.padding)                        # (C_in, Hp, Wp, N)
         _, hp, wp, _ = self.x_pad.shape
         h_out, w_out = hp - k + 1, wp - k + 1
         w_taps = weight.transpose(0, 2, 3, 1).reshape(c_out * k * k, c_in)          # (C_out*k*k, C_in)
@@ -234,27 +275,45 @@ class Conv2dKn2row(Function):
         return y
 
     def backward(self, g):                                           # g: (N, C_out, H_out, W_out)
-        xp = get_array_module(g)
-        c_out, c_in, k, _ = self.weight.shape
-        h_out, w_out = g.shape[2], g.shape[3]
-        g2 = g.transpose(1, 2, 3, 0).reshape(c_out, -1)              # (C_out, H_out*W_out*N)
+        x, weight = self.inputs[0], self.inputs[1]
+        k = weight.shape[2]
         gx = gw = gb = None
         if self.needs_input_grad[0]:
             # at stride 1 the transposed conv of g IS a conv2d: the kernel flipped and its in/out channels
             # swapped, padding k-1-p (definition 2 with no zeros to insert). Its im2col has C_out*k*k rows.
-            flipped = self.weight.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1]       # (C_in, C_out, k, k)
-            gx, _ = conv2d_array(g, flipped, 1, k - 1 - self.padding)           # (N, C_in, H, W)
+            flipped = weight.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1]            # (C_in, C_out, k, k)
+            gx = Conv2d(1, k - 1 - self.padding)(g, flipped)                     # (N, C_in, H, W)
         if self.needs_input_grad[1]:
-            gw = xp.empty(self.weight.shape, dtype=g.dtype)          # (C_out, C_in, k, k)
-            for a in range(k):
-                for b in range(k):                                   # one window copy at a time, not all k*k
-                    window = self.x_pad[:, a:a + h_out, b:b + w_out].reshape(c_in, -1)   # (C_in, H_out*W_out*N)
-                    gw[:, :, a, b] = g2 @ window.T                   # (C_out, C_in)
+            gw = Conv2dKn2rowWeightGrad(k, self.padding, self.x_pad)(x, g)     # (C_out, C_in, k, k)
         if len(self.needs_input_grad) == 2:
             return gx, gw
         if self.needs_input_grad[2]:
-            gb = g2.sum(axis=1)                                      # (C_out,)
+            gb = bias_grad(g)                                        # (C_out,)
         return gx, gw, gb
+
+
+class Conv2dKn2rowWeightGrad(Conv2dWeightGrad):
+    """The weight gradient of Conv2dKn2row (stride 1): the same function as Conv2dWeightGrad, computed
+    one tap at a time from the padded input instead of from all k*k windows at once (cols). Its
+    backward is inherited: the same two convolutions."""
+
+    def __init__(self, k, padding, x_pad=None):
+        super().__init__(k, 1, padding)
+        self.x_pad = x_pad                                           # (C_in, Hp, Wp, N), saved by forward
+
+    def forward(self, x, g):
+        xp = get_array_module(g)
+        c_out, c_in, k = g.shape[1], x.shape[1], self.k
+        h_out, w_out = g.shape[2], g.shape[3]
+        x_pad = self.x_pad if self.x_pad is not None else pad_chwn(x, self.padding)
+        self.x_pad = None                                            # backward does not need it
+        g2 = g.transpose(1, 2, 3, 0).reshape(c_out, -1)              # (C_out, H_out*W_out*N)
+        gw = xp.empty((c_out, c_in, k, k), dtype=g.dtype)            # (C_out, C_in, k, k)
+        for a in range(k):
+            for b in range(k):                                       # one window copy at a time, not all k*k
+                window = x_pad[:, a:a + h_out, b:b + w_out].reshape(c_in, -1)   # (C_in, H_out*W_out*N)
+                gw[:, :, a, b] = g2 @ window.T                       # (C_out, C_in)
+        return gw
 
 
 def prefers_kn2row(c_in, c_out, k, stride, padding, h, w):
@@ -272,23 +331,25 @@ class ConvTranspose2d(Function):
         self.stride, self.padding, self.output_padding = stride, padding, output_padding
 
     def forward(self, x, weight, bias=None):
-        self.x, self.weight = x, weight
         y = conv_transpose2d_array(x, weight, self.stride, self.padding, self.output_padding)
         if bias is not None:
             y += bias[:, None, None]                                 # (C_out, 1, 1) broadcast
         return y
 
     def backward(self, g):                                           # g: (N, C_out, H_out, W_out)
-        n, c_in, h, w = self.x.shape
+        x, weight = self.inputs[0], self.inputs[1]
         gx = gw = gb = None
+        g_cols = None
         if self.needs_input_grad[0]:
             # conv2d IS the input gradient: the same weight, read as (C_out'=C_in, C_in'=C_out, k, k)
-            gx, g_cols = conv2d_array(g, self.weight, self.stride, self.padding)   # (N, C_in, H, W)
-        else:
-            g_cols = im2col(g, self.weight.shape[2], self.stride, self.padding)    # (C_out*k*k, H*W*N)
+            conv = Conv2d(self.stride, self.padding)
+            gx = conv(g, weight)                                     # (N, C_in, H, W)
+            g_cols = conv.cols                                       # (C_out*k*k, H*W*N): reused below
         if self.needs_input_grad[1]:
-            x2 = self.x.transpose(1, 2, 3, 0).reshape(c_in, -1)      # (C_in, H*W*N)
-            gw = (x2 @ g_cols.T).reshape(self.weight.shape)          # (C_in, C_out*k*k) -> (C_in, C_out, k, k)
+            # gw[c, o, a, b] = sum x[n, c, i, j] g_pad[n, o, i*s + a, j*s + b]: conv2d's weight
+            # gradient with the roles of input and upstream gradient swapped
+            k = weight.shape[2]
+            gw = Conv2dWeightGrad(k, self.stride, self.padding, g_cols)(g, x)   # (C_in, C_out, k, k)
         if len(self.needs_input_grad) == 2:
             return gx, gw
         if self.needs_input_grad[2]:

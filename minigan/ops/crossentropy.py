@@ -17,7 +17,7 @@ The gradient is the classic "prediction minus target": it pushes the probability
 and every other class down, and it is never larger than 1/N in size per entry.
 """
 
-from minigan.autograd import Function
+from minigan.autograd import Function, constant, is_grad_enabled
 from minigan.backend import backend_of, get_array_module
 
 
@@ -35,8 +35,18 @@ class CrossEntropy(Function):
         return -(self.onehot * log_probs).sum() / n                  # () mean over the batch
 
     def backward(self, g):                                           # g: () upstream gradient
-        n = self.probs.shape[0]
-        return g * (self.probs - self.onehot) / n                    # (N, K)
+        z, = self.inputs
+        n = z.shape[0]
+        return g * (self.softmax(z) - constant(self.onehot)) / n     # (N, K)
+
+    def softmax(self, z):
+        """softmax(z) as a Tensor: the saved array (first order), or recomputed from z with Tensor ops
+        under create_graph=True, so that the graph leads back to z (see ops/norm.py: the same choice)."""
+        if not is_grad_enabled():
+            return constant(self.probs)
+        shifted = z - constant(z.data.max(axis=1, keepdims=True))     # (N, K); softmax ignores the shift
+        e = shifted.exp()
+        return e / e.sum(axis=1, keepdims=True)                      # (N, K)
 
 
 def cross_entropy(logits, labels):

@@ -10,10 +10,14 @@ one-hot matrix, which is deterministic on every backend:
 
 dropout (training only): keep each value with probability 1 - p and scale it by 1 / (1 - p), so the
 expected value is unchanged and eval mode is the identity. Backward multiplies by the same mask.
+
+Both backwards are linear in g with constant arrays (the one-hot matrix, the mask), written with
+Tensor ops: differentiating them again gives onehot @ G and G * mask.
 """
 
-from minigan.autograd import Function, array_of
+from minigan.autograd import Function, array_of, constant
 from minigan.backend import backend_of, get_array_module, rand
+from minigan.ops.arith import matmul
 
 
 class Embedding(Function):
@@ -25,9 +29,9 @@ class Embedding(Function):
         return weight[self.indices]                                  # (N, dim)
 
     def backward(self, g):                                           # g: (N, dim)
-        xp = get_array_module(g)
+        xp = get_array_module(g.data)
         onehot = (self.indices[:, None] == xp.arange(self.num_embeddings)).astype(g.dtype)   # (N, num)
-        return onehot.T @ g                                          # (num, dim)
+        return matmul(constant(onehot.T), g)                         # (num, N) @ (N, dim) -> (num, dim)
 
 
 class Dropout(Function):
@@ -41,7 +45,7 @@ class Dropout(Function):
         return x * self.mask
 
     def backward(self, g):
-        return g * self.mask
+        return g * constant(self.mask)                               # the mask is a constant
 
 
 def check_class_indices(owner, indices, num_classes, like=None, batch=None):

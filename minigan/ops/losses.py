@@ -10,35 +10,39 @@ On logits z (the discriminator's raw output, p = sigmoid(z)), computed without e
     BCE(z, t) = mean( max(z, 0) - z t + log(1 + exp(-|z|)) )          stable for z = +-1000
     dBCE/dz   = (sigmoid(z) - t) / M
 (derivation: log sigmoid(z) = -log(1 + e^-z); split z >= 0 / z < 0 so that exp never overflows.)
+
+Both backwards are written with Tensor ops on the inputs (p, z), so they can be differentiated again
+(the second derivative of BCE-with-logits is sigmoid'(z) / M = sigmoid(z)(1 - sigmoid(z)) / M). The
+targets get no gradient.
 """
 
 from minigan.autograd import Function, array_of
 from minigan.backend import get_array_module
-from minigan.ops.activations import sigmoid_array
+from minigan.ops.activations import sigmoid
+from minigan.ops.arith import maximum
 
 
 class BinaryCrossEntropy(Function):
     def forward(self, p, t):
         xp = get_array_module(p)
-        self.p, self.t = p, t
         log_p = xp.maximum(xp.log(p), -100)
         log_1mp = xp.maximum(xp.log(1 - p), -100)
         return -(t * log_p + (1 - t) * log_1mp).mean()
 
     def backward(self, g):
-        xp = get_array_module(g)
-        denom = xp.maximum(self.p * (1 - self.p), 1e-12)
-        return g * (self.p - self.t) / denom / self.p.size, None
+        p, t = self.inputs
+        denom = maximum(p * (1 - p), 1e-12)
+        return g * (p - t) / denom / p.size, None
 
 
 class BinaryCrossEntropyWithLogits(Function):
     def forward(self, z, t):
         xp = get_array_module(z)
-        self.z, self.t = z, t
         return (xp.maximum(z, 0) - z * t + xp.log1p(xp.exp(-xp.abs(z)))).mean()
 
     def backward(self, g):
-        return g * (sigmoid_array(self.z) - self.t) / self.z.size, None
+        z, t = self.inputs
+        return g * (sigmoid(z) - t) / z.size, None
 
 
 def _check(name, x, target):

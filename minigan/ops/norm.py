@@ -1,4 +1,4 @@
-"""Batch normalization (Ioffe & Szegedy, 2015), with one fused backward.
+"""Batch normalization (Ioffe & Szegedy, 2015) and layer normalization, each with one fused backward.
 
 Reading order: ops/conv -> **ops/norm** -> ops/embedding -> ops/losses.
 
@@ -17,9 +17,17 @@ x of its channel through mu and var. Summing the three paths (direct, via mu, vi
     dL/dx = (1 / sqrt(var + eps)) * (d - mean(d) - x_hat * mean(d * x_hat))
     dL/dgamma = sum(g * x_hat),   dL/dbeta = sum(g)
 (derivation: dx_hat/dx_j = (delta_ij - 1/M - x_hat_i x_hat_j / M) / sqrt(var + eps)).
+
+The backward is written once, with Tensor ops. x_hat and 1/sqrt(var + eps) depend on x: in a
+first-order backward they are the arrays forward saved, wrapped as constants; under create_graph=True
+they are recomputed from x with Tensor ops (``normalize``), so the recorded graph reaches x through
+them. (Recomputing costs one normalization, and only when a second derivative was asked for.)
+
+Layer normalization (LayerNorm below) is the same formula with statistics per sample instead of per
+channel.
 """
 
-from minigan.autograd import Function, array_of
+from minigan.autograd import Function, array_of, constant, is_grad_enabled
 from minigan.backend import get_array_module
 
 
@@ -59,19 +67,89 @@ class BatchNorm(Function):
         return self.x_hat * _per_channel(gamma, x) + _per_channel(beta, x)
 
     def backward(self, g):
+        x, gamma, _ = self.inputs
         axes = _stat_axes(g)
-        g_gamma = (g * self.x_hat).sum(axis=axes)                             # (C,)
+        x_hat, inv_std = self.normalized(x)                                   # x's shape, (C,)
+        g_gamma = (g * x_hat).sum(axis=axes)                                  # (C,)
         g_beta = g.sum(axis=axes)                                             # (C,)
-        scale = _per_channel(self.gamma * self.inv_std, g)                    # gamma / sqrt(var + eps)
+        scale = _per_channel(gamma * inv_std, g)                              # gamma / sqrt(var + eps)
         if not self.training:
             return g * scale, g_gamma, g_beta
         m = g.size // g.shape[1]
-        # scale * (g - mean(g) - x_hat * mean(g * x_hat)), built in one buffer
-        gx = self.x_hat * _per_channel(g_gamma / m, g)                        # x_hat * mean(g * x_hat)
-        get_array_module(g).subtract(g, gx, out=gx)                           # g - ...
-        gx -= _per_channel(g_beta / m, g)                                     # ... - mean(g)
-        gx *= scale
+        # scale * (g - x_hat * mean(g * x_hat) - mean(g))
+        gx = (g - x_hat * _per_channel(g_gamma / m, g) - _per_channel(g_beta / m, g)) * scale
         return gx, g_gamma, g_beta
+
+    def normalized(self, x):
+        """x_hat and 1/sqrt(var + eps) as Tensors. First order: the arrays forward saved, as constants
+        (no extra work). With create_graph=True they depend on x, so they are recomputed from x with
+        Tensor ops: the graph of the backward then leads back to x through them."""
+        if not is_grad_enabled():
+            return constant(self.x_hat), constant(self.inv_std)
+        if not self.training:                                                 # running statistics: constants
+            inv_std = constant(self.inv_std)
+            return (x - constant(_per_channel(self.running_mean, x))) * _per_channel(inv_std, x), inv_std
+        x_hat, inv_std = normalize(x, _stat_axes(x), self.eps)
+        return x_hat, inv_std.reshape(x.shape[1])
+
+
+def normalize(x, axes, eps):
+    """x_hat = (x - mean) / sqrt(var + eps) over ``axes``, with Tensor ops (differentiable twice).
+    Returns x_hat (x's shape) and 1 / sqrt(var + eps) (size 1 on ``axes``)."""
+    mean = x.mean(axis=axes, keepdims=True)
+    centered = x - mean
+    var = (centered * centered).mean(axis=axes, keepdims=True)              # biased
+    inv_std = (var + eps) ** -0.5
+    return centered * inv_std, inv_std
+
+
+class LayerNorm(Function):
+    """Layer normalization (Ba et al., 2016) over the last ``n_axes`` axes, like torch.nn.LayerNorm.
+
+    Per sample, over the normalized axes (M values):  x_hat = (x - mean) / sqrt(var + eps),
+    y = weight * x_hat + bias (weight, bias: the normalized shape; optional). With d = g * weight:
+        dL/dx = (1 / sqrt(var + eps)) * (d - mean(d) - x_hat * mean(d * x_hat))
+        dL/dweight = sum over the leading axes of g * x_hat,   dL/dbias = sum of g
+    The batch-norm formula with the roles of the axes swapped: statistics per sample, not per channel,
+    so nothing couples the samples of a batch (what a WGAN-GP critic needs: its penalty is per sample).
+    """
+
+    def __init__(self, n_axes, eps, has_weight, has_bias):
+        self.n_axes, self.eps, self.has_weight, self.has_bias = n_axes, eps, has_weight, has_bias
+
+    def forward(self, x, *affine):
+        xp = get_array_module(x)
+        axes = tuple(range(x.ndim - self.n_axes, x.ndim))                    # the normalized axes
+        mean = x.mean(axis=axes, keepdims=True)                               # (N, ..., 1, 1)
+        centered = x - mean
+        var = (centered * centered).mean(axis=axes, keepdims=True)            # biased, like PyTorch
+        self.inv_std = 1 / xp.sqrt(var + self.eps)                            # (N, ..., 1, 1)
+        self.x_hat = centered
+        self.x_hat *= self.inv_std                                            # in place: no extra copy
+        y = self.x_hat
+        if self.has_weight:
+            y = y * affine[0]
+        if self.has_bias:
+            y = y + affine[-1]
+        return y
+
+    def backward(self, g):
+        x = self.inputs[0]
+        axes = tuple(range(x.ndim - self.n_axes, x.ndim))
+        leading = tuple(range(x.ndim - self.n_axes))
+        if is_grad_enabled():                                                 # see BatchNorm.normalized
+            x_hat, inv_std = normalize(x, axes, self.eps)
+        else:
+            x_hat, inv_std = constant(self.x_hat), constant(self.inv_std)
+        d = g * self.inputs[1] if self.has_weight else g                      # dL/dx_hat
+        mean_d = d.mean(axis=axes, keepdims=True)
+        mean_dx = (d * x_hat).mean(axis=axes, keepdims=True)
+        grads = [(d - mean_d - x_hat * mean_dx) * inv_std]                    # x's shape
+        if self.has_weight:
+            grads.append((g * x_hat).sum(axis=leading) if self.needs_input_grad[1] else None)
+        if self.has_bias:
+            grads.append(g.sum(axis=leading) if self.needs_input_grad[-1] else None)
+        return tuple(grads)
 
 
 def batch_norm(x, gamma, beta, running_mean=None, running_var=None, training=True, momentum=0.1, eps=1e-5):
@@ -90,3 +168,20 @@ def batch_norm(x, gamma, beta, running_mean=None, running_var=None, training=Tru
     if not training and running_mean is None:
         raise ValueError("batch_norm: eval mode (training=False) needs running_mean and running_var")
     return BatchNorm(array_of(running_mean), array_of(running_var), training, momentum, eps)(x, gamma, beta)
+
+
+def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Layer normalization over the last len(normalized_shape) axes (torch.nn.functional.layer_norm).
+
+    x (N, *normalized_shape) or any leading shape; weight, bias: normalized_shape or None.
+    Example: x (8, 64, 16, 16), normalized_shape (64, 16, 16) -> (8, 64, 16, 16), each sample normalized.
+    """
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if x.ndim < len(shape) or tuple(x.shape[x.ndim - len(shape):]) != shape:
+        raise ValueError(f"layer_norm: expected an input whose last axes are normalized_shape {shape}, "
+                         f"got input of shape {tuple(x.shape)}")
+    for what, value in (("weight", weight), ("bias", bias)):
+        if value is not None and tuple(value.shape) != shape:
+            raise ValueError(f"layer_norm: expected {what} of shape {shape}, got {tuple(value.shape)}")
+    affine = [v for v in (weight, bias) if v is not None]
+    return LayerNorm(len(shape), eps, weight is not None, bias is not None)(x, *affine)

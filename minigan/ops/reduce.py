@@ -5,6 +5,9 @@ Reading order: ops/shape -> **ops/reduce** -> ops/activations.
     y = sum(x, axis)    dx = g broadcast back over the summed axes
     y = mean(x, axis)   dx = g broadcast back, divided by the number of values averaged
 
+The broadcast is an op of its own (BroadcastTo), whose backward is again a sum: sum and broadcast are
+each other's gradient, so a sum can be differentiated twice.
+
 Backward first re-inserts the reduced axes (``keepdims``) so that broadcasting lines ``g`` up with ``x``.
 """
 
@@ -29,10 +32,23 @@ class Sum(Function):
         return x.sum(axis=self.axes, keepdims=self.keepdims)
 
     def backward(self, g):
-        xp = get_array_module(g)
+        return BroadcastTo(self.x_shape, self.axes, self.keepdims)(g)
+
+
+class BroadcastTo(Function):
+    """Copy x along ``axes`` to ``shape``: the backward of Sum, whose own backward is a Sum."""
+
+    def __init__(self, shape, axes, keepdims):
+        self.shape, self.axes, self.keepdims = shape, axes, keepdims
+
+    def forward(self, x):
+        xp = get_array_module(x)
         if not self.keepdims:
-            g = xp.expand_dims(g, self.axes)          # put the summed axes back as size 1
-        return xp.broadcast_to(g, self.x_shape).copy()
+            x = xp.expand_dims(x, self.axes)          # put the summed axes back as size 1
+        return xp.broadcast_to(x, self.shape).copy()
+
+    def backward(self, g):
+        return sum(g, self.axes, self.keepdims)
 
 
 class Mean(Sum):

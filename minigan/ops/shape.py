@@ -5,7 +5,7 @@ These ops move numbers around without changing them, so each backward moves the 
 
     reshape     grad.reshape(input shape)
     transpose   grad.transpose(inverse permutation)
-    x[idx]      a zero array of x's shape with grad added at idx
+    x[idx]      a zero array of x's shape with grad added at idx (ScatterAdd, whose backward is x[idx])
     concat      the slice of grad that belongs to each input
     pad         crop the padding off the gradient
     dilate      keep every s-th gradient value (the ones that came from input pixels)
@@ -29,7 +29,7 @@ class Reshape(Function):
         return x.reshape(self.shape)
 
     def backward(self, g):
-        return g.reshape(self.x_shape)
+        return reshape(g, self.x_shape)
 
 
 class Transpose(Function):
@@ -45,7 +45,7 @@ class Transpose(Function):
         inverse = [0] * len(self.axes)
         for i, axis in enumerate(self.axes):
             inverse[axis] = i
-        return g.transpose(inverse)
+        return transpose(g, inverse)
 
 
 class GetItem(Function):
@@ -53,17 +53,34 @@ class GetItem(Function):
         self.index = index
 
     def forward(self, x):
-        self.x_shape, self.x_dtype = x.shape, x.dtype
+        self.x_shape = x.shape
         return x[self.index]
 
     def backward(self, g):
-        xp = get_array_module(g)
-        gx = xp.zeros(self.x_shape, dtype=g.dtype)
+        return ScatterAdd(self.index, self.x_shape)(g)              # x's shape, g added at index
+
+
+class ScatterAdd(Function):
+    """y = zeros(shape) with x added at ``index``: the backward of x[index], and its adjoint.
+
+    Its own backward picks the values back out: g[index] (GetItem), so the two ops are each other's
+    gradient, like conv2d and conv_transpose2d.
+    """
+
+    def __init__(self, index, shape):
+        self.index, self.shape = index, shape
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        out = xp.zeros(self.shape, dtype=x.dtype)
         if _is_basic_index(self.index):
-            gx[self.index] = g            # slices and integers pick each element at most once
+            out[self.index] = x           # slices and integers pick each element at most once
         else:
-            xp.add.at(gx, self.index, g)  # an integer-array index may pick one element twice: add up
-        return gx
+            xp.add.at(out, self.index, x)  # an integer-array index may pick one element twice: add up
+        return out
+
+    def backward(self, g):
+        return getitem(g, self.index)
 
 
 def _is_basic_index(index):
@@ -85,7 +102,7 @@ class Concat(Function):
         for size in self.sizes:
             index = [slice(None)] * g.ndim
             index[self.axis] = slice(start, start + size)
-            grads.append(g[tuple(index)])
+            grads.append(getitem(g, tuple(index)))
             start += size
         return tuple(grads)
 
@@ -106,7 +123,8 @@ class Pad2d(Function):
 
     def backward(self, g):
         top, bottom, left, right = self.widths
-        return g[:, :, top:g.shape[2] - bottom, left:g.shape[3] - right]
+        return getitem(g, (slice(None), slice(None), slice(top, g.shape[2] - bottom),
+                           slice(left, g.shape[3] - right)))         # crop the padding off
 
 
 class Dilate2d(Function):
@@ -124,7 +142,8 @@ class Dilate2d(Function):
         return out
 
     def backward(self, g):
-        return g[:, :, ::self.stride, ::self.stride]                 # (N, C, H, W)
+        s = self.stride
+        return getitem(g, (slice(None), slice(None), slice(None, None, s), slice(None, None, s)))  # (N, C, H, W)
 
 
 def reshape(x, *shape):
