@@ -15,6 +15,7 @@ Target (issue 14): a WGAN-GP critic step costs at most 3x a BCE D step at batch 
 """
 
 import argparse
+import os
 import statistics
 import time
 
@@ -90,7 +91,8 @@ table = common.markdown_table(["D step", "median", "min", "max", "n", "ratio of 
                                "median of per-round ratios"], rows)
 extra = [f"command: `{common.command_line()}`",
          f"DCGAN, batch {args.batch}, backend {args.backend}, {args.rounds} rounds after {args.warmup} "
-         "warm-up rounds, one process, the steps interleaved"]
+         "warm-up rounds, one process, the steps interleaved",
+         "threads: " + ", ".join(f"{v}={os.environ.get(v, 'unset')}" for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"))]
 body = "\n".join(["## WGAN-GP critic step vs BCE D step (bench_critic_step.py)", "",
                   *common.machine_lines(machine, extra), "", table])
 print(body)
