@@ -770,6 +770,32 @@ def fig_runs():
         save(fig, f"run_{name}_samples.png", dpi=100, palette=False)
 
 
+def fig_wgan_vs_bce():
+    """The two CIFAR-10 generators of benchmarks/cpu_wgan_vs_bce.sh side by side, from their final
+    checkpoints: each run's own 64 fixed noise vectors, G in training mode as in the runs' sample grids."""
+    from minigan import training
+    from minigan.checkpoint import load_checkpoint
+    from minigan.viz import image_grid
+
+    runs = [("dcgan_bce_cpu", "BCE (DCGAN)"), ("dcgan_wgan_gp_cpu", "WGAN-GP (layer-norm critic)")]
+    paths = [RUNS / name / "checkpoint.npz" for name, _ in runs]
+    if not all(p.exists() for p in paths):
+        print(f"  skipped: {', '.join(os.path.relpath(p, ROOT) for p in paths)} not all found")
+        return
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(2 * 2.9, 3.25))
+    for ax, (name, label), path in zip(axes, runs, paths):
+        G, _, meta = training.load_generator(path)
+        G.train()                                                    # batch statistics, as in the runs' grids
+        noise = mg.Tensor(backend.to_device(load_checkpoint(path)[0]["fixed/noise"]))
+        ax.imshow(image_grid(training.generate(G, noise), nrow=8), interpolation="nearest")
+        ax.set_title(f"{label}\n{meta['iteration']} G steps, "
+                     f"{meta['iteration'] * meta['config']['d_steps']} D steps", fontsize=8)
+        ax.axis("off")
+    fig.tight_layout()
+    save(fig, "wgan_vs_bce_samples.png", dpi=100, palette=False)
+
+
 FIGURES = {
     "dilate": (fig_dilate, "transposed_conv_dilate.png: definition 2 (Kiểu 2) step by step"),
     "scatter": (fig_scatter, "transposed_conv_scatter.png: definition 1 (Kiểu 1), copies summed and cropped"),
@@ -777,6 +803,7 @@ FIGURES = {
     "dcgan_shapes": (fig_dcgan_shapes, "dcgan_shapes.png: the DCGAN shape pyramid of G and D"),
     "toy2d": (fig_toy2d, "toy2d.png: the toy GAN of examples/gan_toy2d.py (1-3 minutes)"),
     "runs": (fig_runs, "run_<name>_curves.png / run_<name>_samples.png from runs/<name>/ when present"),
+    "wgan_vs_bce": (fig_wgan_vs_bce, "wgan_vs_bce_samples.png: the two CIFAR-10 runs of cpu_wgan_vs_bce.sh (--runs)"),
     "tables": (refresh_tables, "the architecture tables between <!-- table:NAME --> markers in the pages"),
     "outputs": (refresh_outputs, "the ```text output under each ```python block of the pages"),
     "transcript": (refresh_transcript, "the recorded pdb session of reading-guide.md (one iteration at batch 64)"),
