@@ -7,6 +7,7 @@
 #     OUT=/work/runs/hog-train DATA=/work/shared/data/cifar10 MINUTES=32 \
 #         CLASSIFIER=/work/runs/classifier_cifar10_cpu.npz bash benchmarks/cpu_wgan_vs_bce.sh train
 #     ... bash benchmarks/cpu_wgan_vs_bce.sh score      # later: waits for CLASSIFIER, then n=10,000 each
+#     (CLASSIFIER must be the finished judge: the file appears after its first epoch; TAG names the results)
 #
 # Writes OUT/dcgan_bce_cpu/ and OUT/dcgan_wgan_gp_cpu/ (checkpoint.npz, log.jsonl, samples_*.png,
 # train.txt with the printed output), OUT/machine.txt (load before and after) and OUT/*.eval.json.
@@ -18,6 +19,7 @@ OUT="${OUT:-/work/runs/hog-train}"; mkdir -p "$OUT"
 DATA="${DATA:-/work/shared/data/cifar10}"
 MINUTES="${MINUTES:-32}"
 CLASSIFIER="${CLASSIFIER:-/work/runs/classifier_cifar10_cpu.npz}"
+TAG="${TAG:-}"                                   # score: suffix of the result files (e.g. one per judge)
 PY="${PY:-python}"
 COMMON=(--data-dir "$DATA" --epochs 100 --batch-size 64 --sample-every 100 --no-progress)
 
@@ -40,9 +42,9 @@ score() {
     [ -f "$CLASSIFIER" ] || { echo "no judge at $CLASSIFIER"; exit 1; }
     for name in dcgan_bce_cpu dcgan_wgan_gp_cpu; do
         nice -n 5 "$PY" examples/evaluate.py --checkpoint "$OUT/$name/checkpoint.npz" \
-            --classifier "$CLASSIFIER" --data-dir "$DATA" --n 10000 --out "$OUT/$name.eval.json" \
-            > "$OUT/$name.eval.txt" 2>&1
-        tail -n 4 "$OUT/$name.eval.txt"
+            --classifier "$CLASSIFIER" --data-dir "$DATA" --n 10000 --out "$OUT/$name.eval$TAG.json" \
+            > "$OUT/$name.eval$TAG.txt" 2>&1
+        tail -n 4 "$OUT/$name.eval$TAG.txt"
     done
 }
 
