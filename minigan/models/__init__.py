@@ -19,10 +19,10 @@ def build(spec):
         return gan.Generator(spec.get("latent_dim", 100)), gan.Discriminator()
     if name == "dcgan":
         k = spec.get("kernel_size", 4)
-        D = dcgan.Discriminator(k, norm=spec.get("d_norm", "batch"))
-        return dcgan.Generator(spec.get("latent_dim", 128), k), D
+        G = dcgan.Generator(spec.get("latent_dim", 128), k)           # G first: the order of the random draws
+        return G, dcgan.Discriminator(k, norm=spec.get("d_norm", "batch"))
     if name == "cgan":
         n = spec.get("num_classes", 10)
-        D = cgan.Discriminator(n, norm=spec.get("d_norm", "none"))
-        return cgan.Generator(spec.get("latent_dim", 100), n), D
+        G = cgan.Generator(spec.get("latent_dim", 100), n)
+        return G, cgan.Discriminator(n, norm=spec.get("d_norm", "none"))
     raise ValueError(f"unknown model {name!r}; expected 'gan', 'dcgan' or 'cgan'")
