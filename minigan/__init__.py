@@ -13,6 +13,6 @@ from minigan.tensor import Tensor, cat, ones, randn, tensor, zeros
 __version__ = "0.1.0"
 
 __all__ = [
-    "Tensor", "cat", "detect_anomaly", "get_backend", "grad", "gradcheck", "gradgradcheck", "is_grad_enabled", "manual_seed",
-    "no_grad", "ones", "optim", "randn", "set_backend", "tensor", "to_numpy", "trace", "zeros",
+    "Tensor", "cat", "detect_anomaly", "get_backend", "grad", "gradcheck", "gradgradcheck", "is_grad_enabled",
+    "manual_seed", "no_grad", "ones", "optim", "randn", "set_backend", "tensor", "to_numpy", "trace", "zeros",
 ]

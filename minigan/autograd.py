@@ -20,6 +20,41 @@ two gradient contributions, and they are added (``+=``): d(x*x)/dx = x + x.
 Broadcasting: ``a + b`` with a of shape (N, 3) and b of shape (3,) copies b along the first axis, so
 b's gradient is the sum of the upstream gradient over that axis. ``unbroadcast(grad, shape)`` does that
 sum for every op that broadcasts.
+
+Higher-order gradients: one backward per op, run in two modes
+--------------------------------------------------------------
+``forward`` works on raw arrays; ``backward`` receives the upstream gradient as a *Tensor* and returns
+Tensors, written with Tensor operators (``Mul.backward`` is ``g * b, g * a``). ``run_backward`` calls
+every backward with grad mode set to ``create_graph``:
+
+- ``create_graph=False`` (every training step): grad mode is off, as under ``no_grad()``, so the ops
+  inside a backward record nothing; each costs one thin Tensor wrapper around the array it computes.
+  The arrays computed are the same as when backwards were written on raw arrays, and ``.grad`` of a
+  leaf is an array, as always.
+- ``create_graph=True`` (a gradient penalty, a Hessian-vector product): the same lines record a graph,
+  so the gradients are Tensors with creators and can be differentiated again; a leaf's ``.grad`` is
+  then a Tensor (as in PyTorch; the optimizers read either through ``array_of``).
+
+So a learner reads ONE backward per op. Three rules keep it differentiable:
+1. what a backward uses that depends on an input differentiably is a Tensor in the graph: the input
+   tensors themselves (``self.inputs``), or the output (``self.output()``: a weak reference, enough
+   because backward only reaches a Function through its output, and weak so that output.creator ->
+   Function -> output is no reference cycle). tanh, sigmoid and exp use their output that way;
+2. what is constant almost everywhere stays a saved array, wrapped with ``constant()``: the masks of
+   relu / leaky_relu / dropout, indices (embedding, getitem), shapes;
+3. a heavy or fused piece of a backward is a Function of its own whose backward is again made of ops:
+   conv2d's input gradient IS ``ConvTranspose2d`` (and the reverse); its weight gradient is
+   ``Conv2dWeightGrad(x, g)``, whose forward is the same im2col matmul as before (reusing the columns
+   the forward saved) and whose backward is two convolutions; getitem's backward is ``ScatterAdd``
+   (backward: getitem), sum's is ``BroadcastTo`` (backward: sum). Batch and layer norm keep their
+   fused formula; x_hat and 1/std, saved as arrays, are wrapped as constants in a first-order backward
+   and recomputed from x with Tensor ops only under create_graph=True (``ops/norm.py``: recomputing
+   costs one normalization, but only when a second derivative was asked for; a weak reference cannot
+   serve here, because x_hat is not the output of any op).
+
+``trace()`` prints the ops a backward runs (named "in Tanh.backward: Mul ..."), ``detect_anomaly()``
+names the backward whose op produced a NaN, ``no_grad()`` works inside both.
+See docs/double-backward.md for the gradient penalties that need all this, and what it costs.
 """
 
 import contextlib
@@ -102,9 +137,10 @@ class Function:
     """Base class of every op. Subclasses write ``forward(*arrays)`` and ``backward(grad_output)``.
 
     ``forward`` receives raw arrays (numpy or cupy) and returns one array. It stores what ``backward``
-    needs as named attributes (``self.x``, ``self.cols``). ``backward`` receives the gradient of the
-    loss w.r.t. the output and returns one gradient per input (or None where
-    ``self.needs_input_grad[i]`` is False, to skip work nobody needs).
+    needs as named attributes (``self.cols``, ``self.mask``). ``backward`` receives the gradient of the
+    loss w.r.t. the output as a Tensor and returns one Tensor per input (or None where
+    ``self.needs_input_grad[i]`` is False, to skip work nobody needs), computed with Tensor ops on
+    ``g``, ``self.inputs``, ``self.output()`` and constants (see "Higher-order gradients" above).
     """
 
     def __call__(self, *inputs):
@@ -202,8 +238,7 @@ def topological_order(roots):
     Iterative depth-first search with an explicit stack (a recursive one would hit Python's recursion
     limit on a chain of 10,000 ops).
     """
-    roots = roots if isinstance(roots, (list, tuple)) else [roots]
-    order, visited = [], set()
+    roots, order, visited = _as_list(roots), [], set()
     stack = [(root, False) for root in reversed(roots)]
     while stack:
         tensor, children_done = stack.pop()
@@ -243,11 +278,8 @@ def grad(outputs, inputs, grad_outputs=None, create_graph=False, retain_graph=No
     the backward pass, so the result can be differentiated again (a gradient penalty, a Hessian-vector
     product). Only the part of the graph that leads to ``inputs`` is visited.
     """
-    outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
-    inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
-    if grad_outputs is None:
-        grad_outputs = [None] * len(outputs)
-    grad_outputs = list(grad_outputs) if isinstance(grad_outputs, (list, tuple)) else [grad_outputs]
+    outputs, inputs = _as_list(outputs), _as_list(inputs)
+    grad_outputs = [None] * len(outputs) if grad_outputs is None else _as_list(grad_outputs)
     if len(grad_outputs) != len(outputs):
         raise ValueError(f"grad(): got {len(outputs)} outputs but {len(grad_outputs)} grad_outputs")
     for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
@@ -272,11 +304,9 @@ def grad(outputs, inputs, grad_outputs=None, create_graph=False, retain_graph=No
 def run_backward(roots, root_grads, retain_graph, create_graph, inputs=None):
     """The engine behind backward() and grad(). Without ``inputs``: accumulate into leaves' .grad.
     With ``inputs``: return their gradients (a list of Tensors or None) and touch no .grad."""
-    from minigan.tensor import Tensor  # tensor.py builds on this file: import late
-
     grads = {}  # id(tensor) -> gradient (a Tensor) of the roots w.r.t. that tensor, summed so far
     for root, g in zip(roots, root_grads):
-        g = Tensor(get_array_module(root.data).ones_like(root.data)) if g is None else _as_grad(g)
+        g = _as_grad(get_array_module(root.data).ones_like(root.data) if g is None else g)
         if g.shape != root.shape:
             raise RuntimeError(f"backward(): the gradient has shape {g.shape}, the output {root.shape}")
         grads[id(root)] = grads[id(root)] + g if id(root) in grads else g
@@ -299,17 +329,15 @@ def run_backward(roots, root_grads, retain_graph, create_graph, inputs=None):
             if grad_output is None or (wanted is not None and id(tensor) not in wanted):
                 continue
             if inputs is not None and any(x is tensor for x in inputs):
-                captured[id(tensor)] = grad_output
+                captured[id(tensor)] = grad_output  # a requested gradient (it may flow on, too)
             fn = tensor.creator
             if fn is None:  # a leaf
                 if inputs is None:
                     _accumulate(tensor, grad_output, create_graph)
                 continue
             if fn.inputs is None:
-                raise RuntimeError(
-                    "backward() through a graph that was already freed; call backward(retain_graph=True) "
-                    "the first time if you need to go through it twice"
-                )
+                raise RuntimeError("backward() through a graph that was already freed; call backward("
+                                   "retain_graph=True) the first time if you need to go through it twice")
             if wanted is None or any(id(p) in wanted for p in fn.inputs):  # else: no input behind it
                 _push_back(fn, grad_output, grads, wanted, create_graph)
             if not retain_graph:  # free the graph: the saved arrays can be garbage-collected
@@ -317,9 +345,7 @@ def run_backward(roots, root_grads, retain_graph, create_graph, inputs=None):
                 fn.inputs = None
     finally:
         _grad_enabled = previous
-    if inputs is not None:
-        return [captured.get(id(x)) for x in inputs]
-    return None
+    return None if inputs is None else [captured.get(id(x)) for x in inputs]
 
 
 def _push_back(fn, grad_output, grads, wanted, create_graph):
@@ -339,22 +365,22 @@ def _push_back(fn, grad_output, grads, wanted, create_graph):
         if g is None or not parent.requires_grad:
             continue
         if create_graph and not hasattr(g, "creator"):
-            raise RuntimeError(
-                f"{type(fn).__name__}.backward returned a raw array; with create_graph=True every "
-                "backward must return Tensors computed with Tensor ops, or the graph is cut there"
-            )
+            raise RuntimeError(f"{type(fn).__name__}.backward returned a raw array; with create_graph=True "
+                               "every backward must return Tensors computed with Tensor ops (or the graph is cut)")
         g = _as_grad(g)
         if g.shape != parent.shape:
-            raise RuntimeError(
-                f"{type(fn).__name__}.backward returned a gradient of shape {g.shape} "
-                f"for an input of shape {parent.shape}"
-            )
+            raise RuntimeError(f"{type(fn).__name__}.backward returned a gradient of shape {g.shape} "
+                               f"for an input of shape {parent.shape}")
         if _anomaly_enabled:
             _check_finite(g.data, fn, "backward", [p.data for p in fn.inputs])
         if id(parent) in grads:
             grads[id(parent)] = grads[id(parent)] + g  # used twice: contributions add up
         else:
             grads[id(parent)] = g
+
+
+def _as_list(x):
+    return list(x) if isinstance(x, (list, tuple)) else [x]
 
 
 def _as_grad(g):

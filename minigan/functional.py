@@ -16,6 +16,6 @@ from minigan.ops.shape import cat, dilate2d, flatten, pad2d, reshape, transpose
 
 __all__ = [
     "batch_norm", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cat", "conv2d",
-    "conv_transpose2d", "cross_entropy", "dilate2d", "dropout", "embedding", "exp", "flatten", "layer_norm", "leaky_relu", "linear",
-    "log", "matmul", "mean", "pad2d", "relu", "reshape", "sigmoid", "sum", "tanh", "transpose",
+    "conv_transpose2d", "cross_entropy", "dilate2d", "dropout", "embedding", "exp", "flatten", "layer_norm",
+    "leaky_relu", "linear", "log", "matmul", "mean", "pad2d", "relu", "reshape", "sigmoid", "sum", "tanh", "transpose",
 ]

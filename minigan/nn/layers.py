@@ -177,7 +177,8 @@ class LayerNorm(Module):
     does not. LayerNorm((64, 16, 16)) after a conv normalizes each sample's whole feature map."""
 
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True):
-        shape = (normalized_shape,) if isinstance(normalized_shape, numbers.Integral) else tuple(normalized_shape)
+        integral = isinstance(normalized_shape, numbers.Integral)
+        shape = (normalized_shape,) if integral else tuple(normalized_shape)
         _check_ints("LayerNorm", 1, **{f"normalized_shape[{i}]": n for i, n in enumerate(shape)})
         self.normalized_shape, self.eps, self.elementwise_affine = shape, eps, elementwise_affine
         self.weight = self.bias = None
@@ -189,8 +190,8 @@ class LayerNorm(Module):
         _check_tensor(self, x, None if self.weight is None else self.weight.dtype)
         n = len(self.normalized_shape)
         if x.ndim < n or x.shape[x.ndim - n:] != self.normalized_shape:
-            raise ValueError(f"{self!r}: expected input of shape (N, {', '.join(map(str, self.normalized_shape))}), "
-                             f"got {x.shape}")
+            shape = ", ".join(map(str, self.normalized_shape))
+            raise ValueError(f"{self!r}: expected input of shape (N, {shape}), got {x.shape}")
         return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self):

@@ -1,4 +1,5 @@
 """The operations: one Function subclass per op plus a lowercase function, grouped by concept.
 
-Read them in this order: arith, shape, reduce, activations, conv_shapes, conv, norm, embedding, losses, crossentropy.
+Read them in this order: arith, shape, reduce, activations, conv_shapes, im2col, conv, norm, embedding,
+losses, crossentropy.
 """

@@ -1,6 +1,6 @@
 """Convolution and transposed convolution (two definitions), built on im2col / col2im.
 
-Reading order: ops/conv_shapes -> **ops/conv** -> ops/norm.
+Reading order: ops/conv_shapes -> ops/im2col -> **ops/conv** -> ops/norm.
 
 Notation: x (N, C_in, H, W), conv weight W (C_out, C_in, k, k), stride s, padding p,
 H_out = floor((H + 2p - k)/s) + 1. Transposed conv weight W (C_in, C_out, k, k) (PyTorch's layouts).
@@ -38,126 +38,23 @@ every row that im2col copies and col2im adds is N floats long and contiguous, in
 """
 
 from minigan.autograd import Function
-from minigan.backend import backend_of, get_array_module
+from minigan.backend import get_array_module
 from minigan.ops.conv_shapes import (  # noqa: F401  (re-exported for learners)
     conv_output_size,
     conv_transpose_output_size,
     explain_conv_transpose,
     padding_choices,
 )
+from minigan.ops.im2col import (  # noqa: F401  (re-exported: the tests and benchmarks use them)
+    col2im,
+    col2im_blocks,
+    col2im_per_tap,
+    conv2d_array,
+    conv_transpose2d_array,
+    im2col,
+    pad_chwn,
+)
 from minigan.ops.shape import dilate2d, pad2d, transpose
-
-
-# ----------------------------------------------------------------------------------------------------
-# im2col / col2im on raw arrays
-# ----------------------------------------------------------------------------------------------------
-def pad_chwn(x, padding):
-    """x (N, C, H, W) -> a zero-padded copy laid out (C, H+2p, W+2p, N): the order im2col reads it in."""
-    n, c, h, w = x.shape
-    x_pad = get_array_module(x).zeros((c, h + 2 * padding, w + 2 * padding, n), dtype=x.dtype)
-    x_pad[:, padding:padding + h, padding:padding + w, :] = x.transpose(1, 2, 3, 0)
-    return x_pad
-
-
-def im2col(x, k, stride, padding):
-    """x (N, C, H, W) -> cols (C*k*k, H_out*W_out*N): every k x k window as one column (batch innermost)."""
-    xp = get_array_module(x)
-    n, c, h, w = x.shape
-    h_out, w_out = conv_output_size(h, k, stride, padding), conv_output_size(w, k, stride, padding)
-    if padding > 0:
-        x = pad_chwn(x, padding).transpose(3, 0, 1, 2)               # (N, C, H+2p, W+2p) view
-    sn, sc, sh, sw = x.strides
-    windows = xp.lib.stride_tricks.as_strided(                       # a view, nothing copied yet
-        x,
-        shape=(c, k, k, h_out, w_out, n),
-        strides=(sc, sh, sw, sh * stride, sw * stride, sn),
-    )                                                                # (C, k, k, H_out, W_out, N)
-    return windows.reshape(c * k * k, h_out * w_out * n)            # the one copy
-
-
-def col2im(cols, n, c, h_in, w_in, k, stride, h_full, w_full):
-    """Scatter-add columns back into an image: the adjoint of im2col (without its padding).
-
-    cols (C*k*k, h_in*w_in*N) -> (N, C, h_full, w_full). Column (c, a, b) of window (i, j) is added
-    at pixel (i*s + a, j*s + b). Two loops give the same sums, and each backend runs the faster one:
-
-    - ``col2im_per_tap`` (NumPy): one strided add per tap (a, b), k^2 of them. Each add streams
-      through memory in order, which is what a CPU does best.
-    - ``col2im_blocks`` (CuPy, any other backend): ceil(k/s)^2 adds (4 instead of 16 for k=4, s=2).
-      On a GPU every add is a kernel launch whose host-side cost (tens of microseconds) is far above
-      its arithmetic, so fewer, bigger adds win; on the CPU the same loop is 2-3x slower, because its
-      six-dimensional views read memory in short jumps.
-    """
-    loop = col2im_per_tap if backend_of(cols) == "numpy" else col2im_blocks
-    return loop(get_array_module(cols), cols.reshape(c, k, k, h_in, w_in, n), stride, h_full, w_full)
-
-
-def col2im_per_tap(xp, taps, s, h_full, w_full):
-    """taps (C, k, k, h_in, w_in, N) -> (N, C, h_full, w_full): one strided add per tap (a, b).
-
-    Within one tap no two windows hit the same pixel, so the loop is deterministic (no atomic adds).
-    """
-    c, k, _, h_in, w_in, n = taps.shape
-    out = xp.zeros((c, h_full, w_full, n), dtype=taps.dtype)        # (C, H_full, W_full, N)
-    for a in range(k):
-        for b in range(k):
-            out[:, a:a + s * h_in:s, b:b + s * w_in:s, :] += taps[:, a, b]
-    return out.transpose(3, 0, 1, 2)                                 # (N, C, H_full, W_full) view
-
-
-def col2im_blocks(xp, taps, s, h_full, w_full):
-    """The same sums on a grid of s x s blocks: ceil(k/s)^2 adds instead of k^2.
-
-    Write the output row as y = s*Y + r (block Y, phase r < s) and the tap as a = s*t + r. Window i's
-    tap a lands in block Y = i + t at phase r, so all the taps that share t (every phase at once) are
-    ONE add of a shifted (h_in, s, w_in, s) slab onto the block grid. Deterministic, like the per-tap loop.
-    """
-    c, k, _, h_in, w_in, n = taps.shape
-    q = -(-k // s)                                                   # ceil(k/s) taps per phase
-    hb, wb = -(-h_full // s), -(-w_full // s)                        # blocks that cover the output
-    out = xp.zeros((c, hb, s, wb, s, n), dtype=taps.dtype)          # (C, H_blocks, s, W_blocks, s, N)
-    for t in range(q):
-        r = min(s, k - s * t)                                        # phases that have a tap s*t + r
-        for u in range(q):
-            r2 = min(s, k - s * u)
-            slab = taps[:, s * t:s * t + r, s * u:s * u + r2]        # (C, r, r2, h_in, w_in, N)
-            out[:, t:t + h_in, :r, u:u + w_in, :r2] += slab.transpose(0, 3, 1, 4, 2, 5)  # (C, h_in, r, w_in, r2, N)
-    out = out.reshape(c, hb * s, wb * s, n)[:, :h_full, :w_full]    # (C, H_full, W_full, N)
-    return out.transpose(3, 0, 1, 2)                                 # (N, C, H_full, W_full) view
-
-
-def conv2d_array(x, weight, stride, padding):
-    """conv2d on raw arrays. Returns (y (N, C_out, H_out, W_out), cols) — cols kept for backward."""
-    n, _, h, w = x.shape
-    c_out, _, k, _ = weight.shape
-    h_out, w_out = conv_output_size(h, k, stride, padding), conv_output_size(w, k, stride, padding)
-    cols = im2col(x, k, stride, padding)                             # (C_in*k*k, H_out*W_out*N)
-    y = weight.reshape(c_out, -1) @ cols                             # (C_out, H_out*W_out*N)
-    y = y.reshape(c_out, h_out, w_out, n).transpose(3, 0, 1, 2)     # (N, C_out, H_out, W_out) view
-    return y, cols
-
-
-def conv_transpose2d_array(x, weight, stride, padding, output_padding):
-    """Transposed conv on raw arrays, "scatter" definition: crop(col2im(W^T @ x)).
-
-    x (N, C_in, H, W), weight (C_in, C_out, k, k), output_padding (op_h, op_w).
-    """
-    n, c_in, h, w = x.shape
-    x2 = x.transpose(1, 2, 3, 0).reshape(c_in, h * w * n)           # (C_in, H*W*N), free for our layout
-    return conv_transpose2d_flat(x2, (n, h, w), weight, stride, padding, output_padding)
-
-
-def conv_transpose2d_flat(x2, nhw, weight, stride, padding, output_padding):
-    """The same, for an input already laid out as (C_in, H*W*N) (conv2d's backward has it that way)."""
-    n, h, w = nhw
-    c_in, c_out, k, _ = weight.shape
-    op_h, op_w = output_padding
-    h_out = conv_transpose_output_size(h, k, stride, padding, op_h)
-    w_out = conv_transpose_output_size(w, k, stride, padding, op_w)
-    cols = weight.reshape(c_in, -1).T @ x2                           # (C_out*k*k, H*W*N)
-    full = col2im(cols, n, c_out, h, w, k, stride,                   # (N, C_out, (H-1)s+k+op, ...)
-                  (h - 1) * stride + k + op_h, (w - 1) * stride + k + op_w)
-    return full[:, :, padding:padding + h_out, padding:padding + w_out]   # crop p from each side
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -63,7 +63,6 @@ class BatchNorm(Function):
         self.inv_std = 1 / xp.sqrt(var + self.eps)                            # (C,)
         self.x_hat = centered                                                 # (x - mu) / sqrt(var + eps),
         self.x_hat *= _per_channel(self.inv_std, x)                           # in place: no extra copy
-        self.gamma = gamma
         return self.x_hat * _per_channel(gamma, x) + _per_channel(beta, x)
 
     def backward(self, g):
