@@ -159,6 +159,7 @@ def test_sigkill_during_checkpoint_write_keeps_previous_and_resume_is_exact(tmp_
     check_finished_like(out, reference[0])
 
 
+@pytest.mark.slow  # ~70 s on the shared CPU; the default suite checks resume with penalties in-process
 def test_sigkill_with_gradient_penalties_then_resume_is_exact(tmp_path, reference_penalized):
     out = tmp_path / "run"
     hit, epochs = kill_during_checkpoint_write(start(out, *PENALTIES), out, after_epoch=1)
