@@ -159,6 +159,9 @@ def test_sigkill_during_checkpoint_write_keeps_previous_and_resume_is_exact(tmp_
     check_finished_like(out, reference[0])
 
 
+# --------------------------------------------------------------------------------------------------------
+# Slow: kills with the gradient penalties; at random moments, during the first write, twice in a row; SIGTERM
+# --------------------------------------------------------------------------------------------------------
 @pytest.mark.slow  # ~70 s on the shared CPU; the default suite checks resume with penalties in-process
 def test_sigkill_with_gradient_penalties_then_resume_is_exact(tmp_path, reference_penalized):
     out = tmp_path / "run"
@@ -171,9 +174,6 @@ def test_sigkill_with_gradient_penalties_then_resume_is_exact(tmp_path, referenc
     assert (meta["config"]["loss"], meta["config"]["r1_gamma"], meta["config"]["d_steps"]) == ("wgan-gp", 1.0, 1)
 
 
-# --------------------------------------------------------------------------------------------------------
-# Slow: kills at random moments, during the first write, twice in a row; SIGTERM
-# --------------------------------------------------------------------------------------------------------
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
 def test_sigkill_at_a_random_moment_then_resume_is_exact(tmp_path, reference, seed):
