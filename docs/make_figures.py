@@ -808,7 +808,8 @@ def fig_toy2d():
 
 
 RUN_NAMES = ["dcgan_cifar", "dcgan_gpu", "cgan_fashion_mnist", "cgan_cpu", "gan_fashion_mnist",
-             "own_images_dcgan32", "own_images_dcgan64"]          # the last two: docs/own-images.md
+             "own_images_dcgan32", "own_images_dcgan64",         # docs/own-images.md
+             "dcgan_bce_cpu", "dcgan_wgan_gp_cpu"]           # the last two: benchmarks/cpu_wgan_vs_bce.sh
 
 
 def _last_epoch_record(log_path):
@@ -838,7 +839,7 @@ def fig_runs():
         folder = RUNS / name
         log = folder / "log.jsonl"
         if not log.exists():
-            print(f"  skipped {name}: {log.relative_to(ROOT)} not found (train it first)")
+            print(f"  skipped {name}: {os.path.relpath(log, ROOT)} not found (train it first)")
             continue
         records = read_log(log)
         if not records:
@@ -864,6 +865,32 @@ def fig_runs():
         save(fig, f"run_{name}_samples.png", dpi=100, palette=False)
 
 
+def fig_wgan_vs_bce():
+    """The two CIFAR-10 generators of benchmarks/cpu_wgan_vs_bce.sh side by side, from their final
+    checkpoints: each run's own 64 fixed noise vectors, G in training mode as in the runs' sample grids."""
+    from minigan import training
+    from minigan.checkpoint import load_checkpoint
+    from minigan.viz import image_grid
+
+    runs = [("dcgan_bce_cpu", "BCE (DCGAN)"), ("dcgan_wgan_gp_cpu", "WGAN-GP (layer-norm critic)")]
+    paths = [RUNS / name / "checkpoint.npz" for name, _ in runs]
+    if not all(p.exists() for p in paths):
+        print(f"  skipped: {', '.join(os.path.relpath(p, ROOT) for p in paths)} not all found")
+        return
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(2 * 2.9, 3.25))
+    for ax, (name, label), path in zip(axes, runs, paths):
+        G, _, meta = training.load_generator(path)
+        G.train()                                                    # batch statistics, as in the runs' grids
+        noise = mg.Tensor(backend.to_device(load_checkpoint(path)[0]["fixed/noise"]))
+        ax.imshow(image_grid(training.generate(G, noise), nrow=8), interpolation="nearest")
+        ax.set_title(f"{label}\n{meta['iteration']} G steps, "
+                     f"{meta['iteration'] * meta['config']['d_steps']} D steps", fontsize=8)
+        ax.axis("off")
+    fig.tight_layout()
+    save(fig, "wgan_vs_bce_samples.png", dpi=100, palette=False)
+
+
 FIGURES = {
     "dilate": (fig_dilate, "transposed_conv_dilate.png: definition 2 (Kiểu 2) step by step"),
     "scatter": (fig_scatter, "transposed_conv_scatter.png: definition 1 (Kiểu 1), copies summed and cropped"),
@@ -873,6 +900,7 @@ FIGURES = {
     "graph": (fig_graph, "autograd_graph.svg: mg.draw_graph of a tiny discriminator's loss (needs Graphviz)"),
     "toy2d": (fig_toy2d, "toy2d.png: the toy GAN of examples/gan_toy2d.py (under a minute on a quiet CPU)"),
     "runs": (fig_runs, "run_<name>_curves.png / run_<name>_samples.png from runs/<name>/ when present"),
+    "wgan_vs_bce": (fig_wgan_vs_bce, "wgan_vs_bce_samples.png: the two CIFAR-10 runs of cpu_wgan_vs_bce.sh (--runs)"),
     "tables": (refresh_tables, "the architecture tables between <!-- table:NAME --> markers in the pages"),
     "outputs": (refresh_outputs, "the ```text output under each ```python block of the pages"),
     "transcript": (refresh_transcript, "the recorded pdb session of reading-guide.md (one iteration at batch 64)"),
@@ -880,12 +908,16 @@ FIGURES = {
 
 
 def main(argv=None):
+    global RUNS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", action="append", choices=list(FIGURES), metavar="NAME",
                         help="make only this one (repeat for several); see --list")
     parser.add_argument("--list", action="store_true", help="list the names and exit")
+    parser.add_argument("--runs", default=None, help=f"folder of the runs for 'runs' (default: {RUNS})")
     args = parser.parse_args(argv)
+    if args.runs:
+        RUNS = Path(args.runs)
     if args.list:
         for name, (_, what) in FIGURES.items():
             print(f"{name:<14} {what}")

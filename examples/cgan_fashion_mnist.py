@@ -3,6 +3,7 @@
     python examples/cgan_fashion_mnist.py --epochs 10
     python examples/cgan_fashion_mnist.py --dataset fake --epochs 1 --limit 256   # offline smoke test
     python examples/cgan_fashion_mnist.py --dataset folder --data-dir DIR   # DIR/<class>/*.png, as 28x28 gray
+    python examples/cgan_fashion_mnist.py --loss wgan-gp   # WGAN-GP, conditioned on the labels
 
 Sample grids have one row per class (T-shirt/top, Trouser, ..., Ankle boot).
 """
@@ -14,11 +15,15 @@ from minigan.training import TrainConfig, train
 cli.report_user_errors()  # a user mistake ends in one paragraph on stderr, not a traceback (minigan/cli.py)
 
 # --- arguments ---------------------------------------------------------------------------------------
-parser = cli.training_parser(__doc__.splitlines()[0], epochs=10, batch_size=128, out="runs/cgan_fashion_mnist")
+parser = cli.training_parser(__doc__.splitlines()[0], epochs=10, batch_size=128, out="runs/cgan_fashion_mnist",
+                             losses=True)
 parser.add_argument("--latent-dim", type=cli.positive_int, default=100, help="size of the noise vector z")
+parser.add_argument("--d-norm", choices=["none", "layer"], default="none",
+                    help="D's normalisation (it has none; layer: LayerNorm after its second convolution)")
 args = parser.parse_args()
 cli.setup_backend(args)
 dist = cli.setup_distributed(args)  # None unless --distributed (under mpiexec -n W)
+losses = cli.loss_options(args)  # lr, betas, d_steps: WGAN-GP's defaults with --loss wgan-gp
 
 # --- data: Fashion-MNIST as float images (N, 1, 28, 28) in [-1, 1], labels 0..9 -------------------------
 images, labels = cli.load_images("fashion-mnist", args, conditional=True)
@@ -26,14 +31,16 @@ num_classes = int(labels.max()) + 1 if args.dataset == "folder" else 10   # fold
 
 # --- models --------------------------------------------------------------------------------------------
 spec = {"name": "cgan", "latent_dim": args.latent_dim, "num_classes": num_classes}
+if args.d_norm != "none":
+    spec["d_norm"] = args.d_norm
 G, D = build(spec)
 print(f"G: {G.num_parameters():,} parameters, D: {D.num_parameters():,} parameters")
 
 # --- training ------------------------------------------------------------------------------------------
-config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                      sample_every=args.sample_every, latent_dim=args.latent_dim, conditional=True,
                      num_classes=num_classes,
-                     real_label=args.real_label, d_steps=args.d_steps, progress=not args.no_progress)
+                     real_label=args.real_label, progress=not args.no_progress, **losses)
 evaluate = cli.epoch_evaluator(args, "fashion-mnist", spec)  # None unless --classifier is given
 train(G, D, images, labels, config, args.out, spec, resume=args.resume, evaluate=evaluate,
       evaluate_every=args.eval_every, overwrite=args.overwrite,

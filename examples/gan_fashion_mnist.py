@@ -3,6 +3,7 @@
     python examples/gan_fashion_mnist.py --epochs 20
     python examples/gan_fashion_mnist.py --dataset fake --epochs 1 --limit 256   # offline smoke test
     python examples/gan_fashion_mnist.py --dataset folder --data-dir DIR   # your images, as 28x28 grayscale
+    python examples/gan_fashion_mnist.py --loss wgan-gp --r1 1   # gradient penalties (docs/dcgan.md)
 """
 
 from minigan import cli
@@ -12,11 +13,13 @@ from minigan.training import TrainConfig, train
 cli.report_user_errors()  # a user mistake ends in one paragraph on stderr, not a traceback (minigan/cli.py)
 
 # --- arguments ---------------------------------------------------------------------------------------
-parser = cli.training_parser(__doc__.splitlines()[0], epochs=20, batch_size=64, out="runs/gan_fashion_mnist")
+parser = cli.training_parser(__doc__.splitlines()[0], epochs=20, batch_size=64, out="runs/gan_fashion_mnist",
+                             losses=True)
 parser.add_argument("--latent-dim", type=cli.positive_int, default=100, help="size of the noise vector z")
 args = parser.parse_args()
 cli.setup_backend(args)
 dist = cli.setup_distributed(args)  # None unless --distributed (under mpiexec -n W)
+losses = cli.loss_options(args)  # lr, betas, d_steps: WGAN-GP's defaults with --loss wgan-gp
 
 # --- data ----------------------------------------------------------------------------------------------
 images, labels = cli.load_images("fashion-mnist", args)
@@ -27,9 +30,9 @@ G, D = build(spec)
 print(f"G: {G.num_parameters():,} parameters, D: {D.num_parameters():,} parameters")
 
 # --- training ------------------------------------------------------------------------------------------
-config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                      sample_every=args.sample_every, latent_dim=args.latent_dim,
-                     real_label=args.real_label, d_steps=args.d_steps, progress=not args.no_progress)
+                     real_label=args.real_label, progress=not args.no_progress, **losses)
 evaluate = cli.epoch_evaluator(args, "fashion-mnist", spec)  # None unless --classifier is given
 train(G, D, images, labels, config, args.out, spec, resume=args.resume, evaluate=evaluate,
       evaluate_every=args.eval_every, overwrite=args.overwrite,

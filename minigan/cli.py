@@ -89,6 +89,22 @@ def positive_float(text):
     return value
 
 
+def nonnegative_float(text):
+    """A finite float >= 0 (penalty weights, where 0 means "off")."""
+    value = float(text)
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
+    return value
+
+
+def beta_value(text):
+    """An Adam beta: in [0, 1)."""
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text}")
+    return value
+
+
 def label_value(text):
     """A BCE target for real images: in (0, 1] (1: plain, 0.9: one-sided label smoothing)."""
     value = float(text)
@@ -115,6 +131,11 @@ def existing_dir(text):
     return text
 
 
+# Optimizer defaults per --loss: the DCGAN paper's for BCE, Gulrajani et al.'s (2017) for WGAN-GP
+LOSS_DEFAULTS = {"bce": {"lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "d_steps": 1},
+                 "wgan-gp": {"lr": 1e-4, "beta1": 0.0, "beta2": 0.9, "d_steps": 5}}
+
+
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """``--help`` shows each option's default, except None (the help text says what happens then) and
     on/off flags such as ``--resume`` (their default is always off)."""
@@ -125,13 +146,21 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def training_parser(description, *, epochs, batch_size, out, sample_every=500):
-    """An ArgumentParser with the options every training example takes."""
+def training_parser(description, *, epochs, batch_size, out, sample_every=500, losses=False):
+    """An ArgumentParser with the options every training example takes.
+
+    ``losses=True`` adds --loss, --r1, --gp-lambda, --beta1, --beta2; then --lr, --d-steps and the betas
+    default to None, and ``loss_options(args)`` fills them in from LOSS_DEFAULTS (explicit values win).
+    """
     p = script_parser(description)
     p.add_argument("--backend", choices=["numpy", "cupy"], default=None, help=BACKEND_HELP)
     p.add_argument("--epochs", type=positive_int, default=epochs, help="passes over the training set")
     p.add_argument("--batch-size", type=positive_int, default=batch_size, help="images per batch (both networks)")
-    p.add_argument("--lr", type=positive_float, default=2e-4, help="Adam learning rate (both networks)")
+    if losses:
+        p.add_argument("--lr", type=positive_float, default=None,
+                       help="Adam learning rate, both networks (default: 2e-4; 1e-4 with --loss wgan-gp)")
+    else:
+        p.add_argument("--lr", type=positive_float, default=2e-4, help="Adam learning rate (both networks)")
     p.add_argument("--seed", type=nonnegative_int, default=0, help="seeds the weights, the batch order and the noise")
     add_data_options(p, folder=True)
     p.add_argument("--out", default=out, help="output folder: checkpoint.npz, log.jsonl, PNGs")
@@ -142,7 +171,13 @@ def training_parser(description, *, epochs, batch_size, out, sample_every=500):
                    help="iterations between sample grids (0: epoch ends only)")
     p.add_argument("--real-label", type=label_value, default=1.0,
                    help="target for real images (0.9: label smoothing)")
-    p.add_argument("--d-steps", type=positive_int, default=1, help="discriminator updates per generator update")
+    if losses:
+        p.add_argument("--d-steps", type=positive_int, default=None,
+                       help="discriminator updates per generator update, on the same real batch (default: 1; "
+                            "5 with --loss wgan-gp)")
+        add_loss_options(p)
+    else:
+        p.add_argument("--d-steps", type=positive_int, default=1, help="discriminator updates per generator update")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
     p.add_argument("--classifier", type=existing_file, default=None,
                    help="a classifier checkpoint (examples/train_classifier.py): score G every --eval-every epochs")
@@ -201,6 +236,31 @@ def add_deprecated_fake_flag(p):
     p.add_argument("--fake", action=_OldFakeFlag, nargs=0, default=False, help="the old spelling of --dataset fake")
 
 
+def add_loss_options(p):
+    """--loss, --r1, --gp-lambda, --beta1, --beta2 (minigan/penalties.py, docs/dcgan.md "WGAN-GP and R1")."""
+    p.add_argument("--loss", choices=["bce", "wgan-gp"], default="bce",
+                   help="bce: the non-saturating GAN; wgan-gp: Wasserstein critic with gradient penalty "
+                        "(Gulrajani et al., 2017; the critic uses layer norm, not batch norm)")
+    p.add_argument("--r1", type=nonnegative_float, default=0.0, metavar="GAMMA",
+                   help="add the R1 penalty (GAMMA/2) E||grad_x D(x)||^2 on real images to D's loss "
+                        "(Mescheder et al., 2018); 0: off")
+    p.add_argument("--gp-lambda", type=nonnegative_float, default=10.0, help="weight of WGAN-GP's gradient penalty")
+    p.add_argument("--beta1", type=beta_value, default=None,
+                   help="Adam beta1, both networks (default: 0.5; 0.0 with --loss wgan-gp)")
+    p.add_argument("--beta2", type=beta_value, default=None,
+                   help="Adam beta2, both networks (default: 0.999; 0.9 with --loss wgan-gp)")
+
+
+def loss_options(args):
+    """TrainConfig's loss fields from the arguments of ``training_parser(losses=True)``: explicit values
+    of --lr, --d-steps, --beta1, --beta2 win over the defaults of --loss (LOSS_DEFAULTS)."""
+    chosen = {key: getattr(args, key) for key in ("lr", "beta1", "beta2", "d_steps")}
+    settings = {key: LOSS_DEFAULTS[args.loss][key] if value is None else value
+                for key, value in chosen.items()}
+    print(f"loss {args.loss}, R1 gamma {args.r1}: " + ", ".join(f"{k} {v}" for k, v in settings.items()))
+    return {"loss": args.loss, "r1_gamma": args.r1, "gp_lambda": args.gp_lambda, **settings}
+
+
 def setup_backend(args):
     """Select --backend and seed minigan's generators with --seed (before the models are built)."""
     if args.backend:
@@ -215,6 +275,8 @@ def setup_distributed(args):
         if args.sync_bn:
             raise UsageError("--sync-bn needs --distributed (it synchronises BatchNorm across the ranks)")
         return None
+    if getattr(args, "loss", "bce") != "bce" or getattr(args, "r1", 0):
+        raise UsageError("--distributed runs the BCE loss only for now; run --loss wgan-gp / --r1 in one process")
     from minigan import distributed
 
     try:

@@ -16,6 +16,10 @@ Under ``mpiexec`` with ``distributed`` (distributed.py, docs/distributed.md) eve
 shard of each batch, gradients are averaged over the ranks before each Adam step, and rank 0 alone
 writes files; ``distributed=None`` is the single process, and then none of that code runs.
 
+With ``loss="wgan-gp"`` and/or ``r1_gamma > 0`` the D and G steps are those of ``penalties.py``
+(WGAN-GP's critic and generator losses, the R1 penalty), which need the gradient of a gradient
+(single process only, for now: ``distributed`` refuses them).
+
 Checkpoints hold everything needed to continue bit-for-bit: weights, BatchNorm statistics, Adam state,
 the position (epoch, batch), the random generator state and the fixed noise. Batches are shuffled by a
 generator seeded with (seed, epoch), so a resumed run sees the same batches. On CuPy, whose generator
@@ -33,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from minigan import backend, functional as F
+from minigan import backend, functional as F, penalties
 from minigan.autograd import no_grad
 from minigan.checkpoint import (CheckpointError, flatten_state, load_checkpoint, save_checkpoint,
                                 stale_temp_files, unflatten_state)
@@ -59,6 +63,14 @@ class TrainConfig:
     conditional: bool = False    # cGAN: G(z, y), D(x, y)
     num_classes: int = 10
     progress: bool = True
+    loss: str = "bce"            # "wgan-gp": critic loss + gradient penalty (penalties.py)
+    gp_lambda: float = 10.0      # WGAN-GP's penalty weight lambda
+    r1_gamma: float = 0.0        # > 0: add the R1 penalty (gamma / 2) E||grad_x D(x)||^2 on real images
+
+    def __post_init__(self):
+        if self.loss not in ("bce", "wgan-gp") or self.r1_gamma < 0 or self.gp_lambda < 0:
+            raise ValueError(f"TrainConfig: expected loss 'bce' or 'wgan-gp', r1_gamma >= 0, gp_lambda >= 0; "
+                             f"got {self.loss!r}, {self.r1_gamma}, {self.gp_lambda}")
 
 
 class TrainingDiverged(RuntimeError):
@@ -110,6 +122,23 @@ def noise(n, config, dist=None):
     return dist.shard(randn(n * dist.world_size, config.latent_dim))    # (B, latent_dim) -> (B/W, latent_dim)
 
 
+def discriminator_update(G, D, opt_D, real, labels, config, dist=None):
+    """The D step that ``config`` asks for (BCE, BCE + R1, or WGAN-GP). Returns the log's numbers."""
+    if config.loss == "wgan-gp":
+        return penalties.critic_step(G, D, opt_D, real, labels, config)
+    if config.r1_gamma:
+        return penalties.r1_d_step(G, D, opt_D, real, labels, config)
+    loss_D, d_x, d_g_z = d_step(G, D, opt_D, real, labels, config, dist)
+    return {"loss_D": loss_D, "D_x": d_x, "D_G_z": d_g_z}
+
+
+def generator_update(G, D, opt_G, n, labels, config, dist=None):
+    """The G step that ``config`` asks for: non-saturating BCE, or WGAN's -mean D(G(z))."""
+    if config.loss == "wgan-gp":
+        return penalties.wgan_g_step(G, D, opt_G, n, labels, config)
+    return g_step(G, D, opt_G, n, labels, config, dist)
+
+
 def _mean_probability(logits):
     return float(sigmoid_array(logits.data).mean())                  # mean sigmoid(logit): D's average verdict
 
@@ -140,7 +169,7 @@ def generate(G, z, labels=None):
 def health_warnings(history, samples=None, window=200):
     """Plain-words diagnoses of a failing run (see docs/gan.md, "failure modes")."""
     warnings = []
-    recent = history[-window:]
+    recent = [r for r in history[-window:] if "wasserstein" not in r]   # a WGAN critic's loss is < 0
     if len(recent) == window and max(r["loss_D"] for r in recent) < 0.05:
         warnings.append(
             f"loss_D has stayed below 0.05 for {window} iterations: D wins and G's gradient vanishes. "
@@ -188,6 +217,12 @@ def _check_resumable(path, meta, config, model_spec, num_images, dist=None):
         raise CheckpointError(f"{path} was saved with batch size {meta['config']['batch_size']}, this run "
                               f"uses {config.batch_size}; its position (batch {meta['batch']}) counts batches "
                               "of the saved size, so resume with that --batch-size")
+    saved = {key: meta["config"].get(key, default) for key, default in
+             (("loss", "bce"), ("r1_gamma", 0.0), ("gp_lambda", 10.0))}          # older checkpoints: BCE
+    wanted = {"loss": config.loss, "r1_gamma": config.r1_gamma, "gp_lambda": config.gp_lambda}
+    if saved != wanted:
+        raise CheckpointError(f"{path} was saved with {saved}, this run uses {wanted}; resume with the "
+                              "same --loss, --r1 and --gp-lambda, or use another --out")
     saved, now = meta.get("distributed", _distributed_meta(None)), _distributed_meta(dist)
     if saved != now:
         raise CheckpointError(f"{path} was saved by a run on {saved['world_size']} process(es) with sync_bn="
@@ -293,6 +328,9 @@ def train(G, D, images, labels, config, out_dir, model_spec, resume=False, evalu
         raise ValueError(f"train: expected batch_size >= 1, d_steps >= 1, lr > 0 and 0 < real_label <= 1, got "
                          f"{config.batch_size}, {config.d_steps}, {config.lr}, {config.real_label}")
     dist = distributed
+    if dist is not None and (config.loss != "bce" or config.r1_gamma):
+        raise ValueError("train: distributed training runs the BCE loss only; WGAN-GP and R1 (penalties.py) "
+                         "run in one process for now")
     writer = dist is None or dist.rank == 0                          # the one process that writes files
     if dist is not None and dist.sync_bn:
         dist.use_sync_batch_norm(G, D)
@@ -370,23 +408,25 @@ def train(G, D, images, labels, config, out_dir, model_spec, resume=False, evalu
                     real, y = dist.shard(real), dist.shard(y)             # (B/W, ...): this rank's rows
                 # --- D step(s), then G step ----------------------------------------------------------
                 backend.reseed_for_iteration(position["iteration"])  # CuPy only; NumPy: state in checkpoint
-                for _ in range(config.d_steps):
-                    loss_D, d_x, d_g_z = d_step(G, D, opt_D, real, y, config, dist)
-                loss_G = g_step(G, D, opt_G, real.shape[0], y, config, dist)
+                for _ in range(config.d_steps):                      # WGAN-GP: n_critic = 5
+                    d_stats = discriminator_update(G, D, opt_D, real, y, config, dist)
+                loss_G = generator_update(G, D, opt_G, real.shape[0], y, config, dist)
+                loss_D = d_stats["loss_D"]
                 if dist is not None:  # the whole batch's numbers for the log; a stop on any rank stops all
-                    *losses, stopping = dist.average_floats([loss_D, loss_G, d_x, d_g_z, stop.requested])
-                    (loss_D, loss_G, d_x, d_g_z), stop.requested = losses, stopping > 0
+                    *losses, stopping = dist.average_floats([loss_D, loss_G, d_stats["D_x"], d_stats["D_G_z"],
+                                                             stop.requested])
+                    (loss_D, loss_G, d_stats["D_x"], d_stats["D_G_z"]), stop.requested = losses, stopping > 0
+                    d_stats["loss_D"] = loss_D
                 position = {"epoch": epoch, "batch": b + 1, "iteration": position["iteration"] + 1}
 
-                # --- log -----------------------------------------------------------------------------
+                # --- log: loss_D, loss_G, then the last D step's numbers (D_x, D_G_z or wasserstein, ...) --
                 record = {"epoch": epoch, "batch": b, "iteration": position["iteration"],
-                          "loss_D": loss_D, "loss_G": loss_G, "D_x": d_x, "D_G_z": d_g_z}
+                          "loss_D": loss_D, "loss_G": loss_G, **d_stats}
                 history.append(record)
                 log.write(json.dumps(record) + "\n")
                 log.flush()  # `tail -f log.jsonl` shows every iteration; a kill loses no logged line
                 bar.update(1)
-                bar.set_postfix(loss_D=f"{loss_D:.3f}", loss_G=f"{loss_G:.3f}", D_x=f"{d_x:.2f}",
-                                D_G_z=f"{d_g_z:.2f}", refresh=False)
+                bar.set_postfix(**{k: f"{v:.3f}" for k, v in list(record.items())[3:]}, refresh=False)
 
                 # --- health check: stop on NaN/Inf, keeping the last good checkpoint -----------------
                 if not (math.isfinite(loss_D) and math.isfinite(loss_G)):

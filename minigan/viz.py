@@ -81,7 +81,12 @@ def read_log(path):
 
 
 def curves_figure(records, smooth=50, title=""):
-    """A matplotlib figure: loss of D and G, and D(x) / D(G(z)), against iterations (moving averages)."""
+    """A matplotlib figure: loss of D and G, and D(x) / D(G(z)), against iterations (moving averages).
+
+    WGAN-GP logs (records with "wasserstein") get wgan_curves_figure instead.
+    """
+    if "wasserstein" in records[0]:
+        return wgan_curves_figure(records, smooth, title)
     plt = _pyplot()
     it = np.array([r["iteration"] for r in records])
     k = max(1, min(smooth, len(records) // 5))                      # moving-average window
@@ -104,6 +109,35 @@ def curves_figure(records, smooth=50, title=""):
     ax2.set_xlabel("iteration")
     ax2.set_title(f"discriminator outputs ({len(records)} iterations)", fontsize=9)
     ax2.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def wgan_curves_figure(records, smooth=50, title=""):
+    """WGAN-GP: the losses, the Wasserstein estimate mean D(x) - mean D(G(z)), and the mean gradient norm
+    ||grad D(x_hat)|| on the interpolates with the penalty (moving averages; see minigan/penalties.py)."""
+    plt = _pyplot()
+    k = max(1, min(smooth, len(records) // 5))                      # moving-average window
+    it = np.array([r["iteration"] for r in records])[k - 1:]       # each average ends at this iteration
+
+    def smoothed(key):
+        v = np.array([r[key] for r in records], dtype=np.float64)
+        return np.convolve(v, np.ones(k) / k, mode="valid")
+
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(13, 3.5))
+    ax1.plot(it, smoothed("loss_D"), label="loss D (critic, with penalties)")
+    ax1.plot(it, smoothed("loss_G"), label="loss G = -mean D(G(z))")
+    ax1.set_title(f"{title}losses (mean of the last {k} iterations)", fontsize=9)
+    ax1.legend(fontsize=8)
+    ax2.plot(it, smoothed("wasserstein"), color="C2")
+    ax2.set_title("Wasserstein estimate: mean D(x) - mean D(G(z))", fontsize=9)
+    ax3.plot(it, smoothed("grad_norm"), color="C3", label="mean ||grad D(x_hat)||")
+    ax3.plot(it, smoothed("gp"), color="C4", label="gradient penalty")
+    ax3.axhline(1.0, color="gray", lw=0.5, ls="--")
+    ax3.set_title(f"gradient norm at the interpolates ({len(records)} iterations)", fontsize=9)
+    ax3.legend(fontsize=8)
+    for ax in (ax1, ax2, ax3):
+        ax.set_xlabel("iteration")
     fig.tight_layout()
     return fig
 

@@ -245,3 +245,42 @@ def test_check_state_dict_keys_lists_all_three_kinds_of_mismatch():
     assert "unexpected" in message and "'extra.weight'" in message
     assert "'fc.weight'" in message and "(4, 3)" in message and "(3, 4)" in message
     assert "'fc.bias'" not in message
+
+
+# --------------------------------------------------------------------------------------------------
+# Training checkpoints of the gradient-penalty GANs (WGAN-GP's layer-norm critic, R1)
+# --------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("losses, spec_extra", [({"loss": "wgan-gp", "d_steps": 5, "beta1": 0.0, "beta2": 0.9},
+                                                 {"d_norm": "layer"}),
+                                                ({"r1_gamma": 10.0}, {})])
+def test_training_checkpoint_of_a_penalized_gan_round_trips(tmp_path, losses, spec_extra):
+    """Weights (LayerNorm's per-element weight and bias, no running statistics), Adam state, the loss
+    settings and the random generator state (it draws WGAN-GP's eps) come back bit for bit."""
+    import minigan as mg
+    from minigan.models import build
+    from minigan.optim import Adam
+    from minigan.training import TrainConfig, save_training_checkpoint
+
+    mg.manual_seed(0)
+    spec = {"name": "dcgan", "latent_dim": 8, **spec_extra}
+    G, D = build(spec)
+    config = TrainConfig(latent_dim=8, **losses)
+    opt_G, opt_D = Adam(G.parameters(), 1e-4, (0.0, 0.9)), Adam(D.parameters(), 1e-4, (0.0, 0.9))
+    mg.randn(3)                                                      # move the generator off its seed state
+    path = tmp_path / "checkpoint.npz"
+    save_training_checkpoint(path, G, D, opt_G, opt_D, (mg.randn(4, 8), None),
+                             {"epoch": 1, "batch": 0, "iteration": 9}, config, spec)
+    arrays, meta = load_checkpoint(path)
+    assert meta["model"] == spec and meta["config"]["loss"] == config.loss
+    assert meta["config"]["r1_gamma"] == config.r1_gamma and meta["config"]["d_steps"] == config.d_steps
+    assert meta["rng_state"] == mg.backend.get_rng_state()
+    layer_norm = spec_extra.get("d_norm") == "layer"
+    assert ("D/net.3.running_mean" in arrays) == (not layer_norm)
+    if layer_norm:
+        assert arrays["D/net.3.weight"].shape == (128, 8, 8)       # one weight per element of (C, H, W)
+        with pytest.raises(ValueError, match="running_mean"):       # a batch-norm D cannot take the critic
+            build({"name": "dcgan", "latent_dim": 8})[1].load_state_dict(unflatten_state("D/", arrays))
+    _, D2 = build(spec)
+    D2.load_state_dict(unflatten_state("D/", arrays))
+    for (name, a), b in zip(D.state_dict().items(), D2.state_dict().values()):
+        assert a.tobytes() == b.tobytes(), name

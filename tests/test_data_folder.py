@@ -201,7 +201,8 @@ def test_examples_train_on_a_folder_and_sample_py_rebuilds_the_model(tmp_path, s
     side = {"dcgan": spec.get("image_size", 32), "cgan": 28, "gan": 28}[spec["name"]]
     assert Image.open(tmp_path / "s" / "grid.png").size[0] >= side
     if spec.get("image_size") == 64:  # evaluate.py's scores are 32x32: refused in words, not a traceback
-        result = _run("examples/evaluate.py", "--checkpoint", out / "checkpoint.npz", "--classifier", "none.npz")
+        result = _run("examples/evaluate.py", "--checkpoint", out / "checkpoint.npz",   # any existing file:
+                      "--classifier", out / "checkpoint.npz")                     # refused before it is read
         assert result.returncode != 0 and "only 32x32 generators can be scored" in result.stderr
 
 

@@ -47,6 +47,36 @@ def test_training_parser_options_all_have_help():
     assert [a.option_strings for a in parser._actions if not a.help] == []
 
 
+def test_loss_options_give_each_loss_its_defaults_and_explicit_values_win():
+    from minigan import cli
+
+    parser = cli.training_parser("test", epochs=1, batch_size=8, out="runs/x", losses=True)
+    assert [a.option_strings for a in parser._actions if not a.help] == []
+    assert cli.loss_options(parser.parse_args([])) == {
+        "loss": "bce", "r1_gamma": 0.0, "gp_lambda": 10.0, "lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "d_steps": 1}
+    wgan = cli.loss_options(parser.parse_args(["--loss", "wgan-gp"]))
+    assert (wgan["lr"], wgan["beta1"], wgan["beta2"], wgan["d_steps"], wgan["gp_lambda"]) == (1e-4, 0.0, 0.9, 5, 10.0)
+    mine = cli.loss_options(parser.parse_args(["--loss", "wgan-gp", "--lr", "3e-4", "--d-steps", "2",
+                                               "--beta1", "0.5", "--r1", "10"]))
+    assert (mine["lr"], mine["d_steps"], mine["beta1"], mine["beta2"], mine["r1_gamma"]) == (3e-4, 2, 0.5, 0.9, 10.0)
+    for bad in (["--r1", "-1"], ["--d-steps", "0"], ["--gp-lambda", "-2"]):
+        with pytest.raises(SystemExit, match=bad[0]):
+            cli.loss_options(parser.parse_args(bad))
+
+
+@pytest.mark.parametrize("script, extra", [("dcgan_cifar.py", ["--loss", "wgan-gp", "--d-steps", "2"]),
+                                           ("cgan_fashion_mnist.py", ["--loss", "wgan-gp", "--d-steps", "1",
+                                                                      "--r1", "1"])])
+def test_wgan_gp_trains_on_fake_data_then_samples(script, extra, tmp_path):
+    out = tmp_path / "run"
+    stdout = run(f"examples/{script}", "--dataset", "fake", "--limit", "32", "--batch-size", "16", "--epochs", "1",
+                 "--out", out, "--no-progress", *extra)
+    assert "loss wgan-gp" in stdout and "lr 0.0001, beta1 0.0, beta2 0.9" in stdout
+    for name in ("checkpoint.npz", "log.jsonl", "samples_epoch001.png", "curves.png"):
+        assert (out / name).exists(), name
+    run("examples/sample.py", "--checkpoint", out / "checkpoint.npz", "--out", tmp_path / "s", "--n", "4")
+
+
 @pytest.mark.parametrize("script", TRAINING_EXAMPLES)
 def test_trains_on_fake_data_then_samples(script, tmp_path):
     out = tmp_path / "run"

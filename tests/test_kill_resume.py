@@ -11,7 +11,10 @@ after it anyway (docs/reliability.md):
     and a half-written last line, are dropped on resume).
 
 The run: the fully connected GAN on 64 fake images, 4 iterations per epoch, a 35 MB checkpoint at the
-end of every epoch (each write takes ~0.1 s, so the poll below catches it in the middle).
+end of every epoch (each write takes ~0.1 s, so the poll below catches it in the middle). The same
+holds with the gradient penalties (PENALTIES: WGAN-GP's critic loss, one critic step per iteration
+to keep it short, plus R1), whose interpolation weights eps come from the random generator state that
+the checkpoint saves.
 """
 
 import json
@@ -31,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EPOCHS, ITERATIONS_PER_EPOCH = 3, 4                                 # --limit 64 / --batch-size 16
 COMMAND = ["examples/gan_fashion_mnist.py", "--dataset", "fake", "--limit", "64", "--batch-size", "16",
            "--latent-dim", "8", "--sample-every", "0", "--no-progress", "--epochs", str(EPOCHS)]
+PENALTIES = ["--loss", "wgan-gp", "--d-steps", "1", "--r1", "1"]
 
 
 def start(out, *extra):
@@ -141,6 +145,15 @@ def reference(tmp_path_factory):
     return load_checkpoint(out / "checkpoint.npz")[0], time.time() - began
 
 
+@pytest.fixture(scope="module")
+def reference_penalized(tmp_path_factory):
+    """The same for a run with PENALTIES."""
+    out = tmp_path_factory.mktemp("kill") / "uninterrupted"
+    began = time.time()
+    finish(out, *PENALTIES)
+    return load_checkpoint(out / "checkpoint.npz")[0], time.time() - began
+
+
 # --------------------------------------------------------------------------------------------------------
 # Quick (default suite): one kill in the middle of the second checkpoint write
 # --------------------------------------------------------------------------------------------------------
@@ -155,8 +168,20 @@ def test_sigkill_during_checkpoint_write_keeps_previous_and_resume_is_exact(tmp_
 
 
 # --------------------------------------------------------------------------------------------------------
-# Slow: kills at random moments, during the first write, twice in a row; SIGTERM
+# Slow: kills with the gradient penalties; at random moments, during the first write, twice in a row; SIGTERM
 # --------------------------------------------------------------------------------------------------------
+@pytest.mark.slow  # ~70 s on the shared CPU; the default suite checks resume with penalties in-process
+def test_sigkill_with_gradient_penalties_then_resume_is_exact(tmp_path, reference_penalized):
+    out = tmp_path / "run"
+    hit, epochs = kill_during_checkpoint_write(start(out, *PENALTIES), out, after_epoch=1)
+    assert check_after_kill(out) == (epochs - 1 if hit else epochs)
+    finish(out, "--resume", *PENALTIES)
+    assert "resumed from" in Path(f"{out}.txt").read_text()
+    check_finished_like(out, reference_penalized[0])
+    _, meta = load_checkpoint(out / "checkpoint.npz")
+    assert (meta["config"]["loss"], meta["config"]["r1_gamma"], meta["config"]["d_steps"]) == ("wgan-gp", 1.0, 1)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
 def test_sigkill_at_a_random_moment_then_resume_is_exact(tmp_path, reference, seed):
@@ -169,6 +194,22 @@ def test_sigkill_at_a_random_moment_then_resume_is_exact(tmp_path, reference, se
         kill(process, may_have_finished=True)
     check_after_kill(out)
     finish(out, "--resume")
+    check_finished_like(out, arrays)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1])
+def test_sigkill_at_a_random_moment_with_gradient_penalties_then_resume_is_exact(tmp_path, reference_penalized,
+                                                                                   seed):
+    arrays, seconds = reference_penalized
+    delay = random.Random(seed).uniform(0.2, 0.9 * seconds)
+    out = tmp_path / "run"
+    process = start(out, *PENALTIES)
+    time.sleep(delay)
+    if process.poll() is None:
+        kill(process, may_have_finished=True)
+    check_after_kill(out)
+    finish(out, "--resume", *PENALTIES)
     check_finished_like(out, arrays)
 
 

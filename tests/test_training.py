@@ -13,7 +13,7 @@ import pytest
 
 import minigan as mg
 from minigan import training
-from minigan.checkpoint import load_checkpoint
+from minigan.checkpoint import CheckpointError, load_checkpoint
 from minigan.data import fake_dataset, to_float_images
 from minigan.models import build
 from minigan.training import TrainConfig, TrainingDiverged, health_warnings, train
@@ -21,14 +21,15 @@ from minigan.training import TrainConfig, TrainingDiverged, health_warnings, tra
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def tiny_run(out, epochs, resume=False, model="cgan"):
+def tiny_run(out, epochs, resume=False, model="cgan", spec_extra=None, **losses):
+    """``losses``: TrainConfig's loss fields (loss="wgan-gp", r1_gamma, d_steps, ...)."""
     mg.set_backend("numpy")
     mg.manual_seed(0)
     images, labels = fake_dataset("fashion-mnist", 48, seed=1)
-    spec = {"name": model, "latent_dim": 8}
+    spec = {"name": model, "latent_dim": 8, **(spec_extra or {})}
     G, D = build(spec)
     config = TrainConfig(epochs=epochs, batch_size=16, latent_dim=8, conditional=model == "cgan",
-                         sample_every=0, progress=False)
+                         sample_every=0, progress=False, **losses)
     train(G, D, to_float_images(images), labels, config, out, spec, resume=resume)
     return load_checkpoint(Path(out) / "checkpoint.npz")
 
@@ -42,6 +43,59 @@ def test_resume_is_bit_exact(tmp_path):
     assert sorted(a) == sorted(b)
     for key in a:
         assert np.array_equal(a[key], b[key]), key
+
+
+# WGAN-GP and R1 on the plain GAN (its D's dropout and WGAN-GP's eps draw random numbers; the cGAN and
+# the layer-norm critics are trained by the example tests, tests/test_examples.py)
+PENALIZED = {"wgan-gp": dict(model="gan", loss="wgan-gp", d_steps=2), "r1": dict(model="gan", r1_gamma=5.0)}
+
+
+@pytest.mark.parametrize("case", sorted(PENALIZED))
+def test_resume_is_bit_exact_with_gradient_penalties(tmp_path, case, monkeypatch):
+    monkeypatch.setattr("minigan.viz.save_image_grid", lambda *a, **k: None)   # PNGs: most of the time
+    monkeypatch.setattr("minigan.viz.plot_curves", lambda *a, **k: None)
+    a, meta_a = tiny_run(tmp_path / "a", epochs=2, **PENALIZED[case])
+    tiny_run(tmp_path / "b", epochs=1, **PENALIZED[case])
+    b, meta_b = tiny_run(tmp_path / "b", epochs=2, resume=True, **PENALIZED[case])
+    assert meta_a["iteration"] == meta_b["iteration"] == 6
+    assert meta_a["config"]["loss"] == ("wgan-gp" if case == "wgan-gp" else "bce")
+    assert sorted(a) == sorted(b)
+    for key in a:
+        assert np.array_equal(a[key], b[key]), key
+    records = [json.loads(line) for line in (tmp_path / "b" / "log.jsonl").read_text().splitlines()]
+    steps = [r for r in records if "loss_D" in r]
+    assert [r["iteration"] for r in steps] == [1, 2, 3, 4, 5, 6]
+    keys = {"wasserstein", "grad_norm", "gp"} if case == "wgan-gp" else {"D_x", "D_G_z", "r1"}
+    for r in steps:
+        assert keys <= set(r) and all(np.isfinite(r[k]) for k in keys | {"loss_D", "loss_G"}), r
+        assert r.get("r1", 1.0) > 0 and r.get("gp", 1.0) >= 0
+
+
+def test_wgan_gp_loss_is_critic_difference_plus_penalty(tmp_path):
+    """loss_D = -(Wasserstein estimate) + penalty in every logged iteration; losses stay finite."""
+    tiny_run(tmp_path, epochs=1, model="gan", loss="wgan-gp", d_steps=1)
+    records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    steps = [r for r in records if "loss_D" in r]
+    assert len(steps) == 3
+    for r in steps:
+        assert np.isclose(r["loss_D"], -r["wasserstein"] + r["gp"], rtol=1e-4, atol=1e-5), r
+        assert np.isfinite(r["loss_G"]) and r["grad_norm"] > 0
+    assert (tmp_path / "curves.png").exists()
+
+
+def test_resume_refuses_another_loss(tmp_path):
+    tiny_run(tmp_path, epochs=1, model="gan")
+    with pytest.raises(CheckpointError, match="wgan-gp"):
+        tiny_run(tmp_path, epochs=2, resume=True, model="gan", loss="wgan-gp")
+    with pytest.raises(CheckpointError, match="r1_gamma"):
+        tiny_run(tmp_path, epochs=2, resume=True, model="gan", r1_gamma=1.0)
+
+
+def test_train_config_rejects_unknown_loss_and_negative_weights():
+    with pytest.raises(ValueError, match="wgan-gp"):
+        TrainConfig(loss="wgan")
+    with pytest.raises(ValueError, match="r1_gamma"):
+        TrainConfig(r1_gamma=-1.0)
 
 
 def test_checkpoint_holds_everything_needed(tmp_path):
@@ -106,6 +160,11 @@ def test_health_warnings_in_plain_words():
     assert health_warnings([{"loss_D": 0.7}] * 200) == []
     same = mg.Tensor(np.ones((8, 1, 4, 4), dtype=np.float32))
     assert any("mode collapse" in w for w in health_warnings([], same))
+
+
+def test_health_check_does_not_read_a_critic_loss_as_d_winning():
+    critic = [{"loss_D": -3.0, "wasserstein": 2.9, "grad_norm": 1.0, "gp": 0.1}] * 200   # WGAN-GP: < 0 is normal
+    assert health_warnings(critic) == []
 
 
 def _run_example(args, **kw):

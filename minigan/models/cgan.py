@@ -6,6 +6,10 @@ Both networks see the class label. The label goes through an Embedding (a learne
 class) and a Linear layer that shapes it like one extra image channel; that channel is concatenated
 with the generator's 7x7 feature map or with the discriminator's input image. The generator must then
 produce an image that the discriminator accepts *for that label*, so asking for label 7 gives a sneaker.
+
+The discriminator has no normalisation layer; ``Discriminator(norm="layer")`` adds a LayerNorm over
+each sample's (128, 7, 7) after its second convolution (an option for the WGAN-GP critic, whose
+penalty allows per-sample normalisation only; see penalties.py).
 """
 
 from minigan import nn
@@ -56,8 +60,11 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    def __init__(self, num_classes=10):
-        self.num_classes = num_classes
+    def __init__(self, num_classes=10, norm="none"):
+        if norm not in ("none", "layer"):
+            raise ValueError(f"cGAN Discriminator: norm must be 'none' or 'layer', got {norm!r}")
+        self.num_classes, self.norm = num_classes, norm
+        middle = [nn.LayerNorm((128, 7, 7))] if norm == "layer" else []                  # per sample
         self.label_path = nn.Sequential(
             nn.Embedding(num_classes, 50),                           # (N, 50)
             nn.Linear(50, 28 * 28),                                  # (N, 784)
@@ -65,7 +72,7 @@ class Discriminator(nn.Module):
         )
         self.net = nn.Sequential(
             nn.Conv2d(2, 128, 3, stride=2, padding=1), nn.LeakyReLU(0.2),     # (N, 128, 14, 14)
-            nn.Conv2d(128, 128, 3, stride=2, padding=1), nn.LeakyReLU(0.2),   # (N, 128, 7, 7)
+            nn.Conv2d(128, 128, 3, stride=2, padding=1), *middle, nn.LeakyReLU(0.2),   # (N, 128, 7, 7)
             nn.Flatten(),                                            # (N, 6272)
             nn.Dropout(0.4),
             nn.Linear(128 * 7 * 7, 1),                               # (N, 1) logit

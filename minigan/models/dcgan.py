@@ -22,6 +22,10 @@ with a 4x4 transposed convolution of z seen as a 1x1 image, (N, latent_dim, 1, 1
 instead of Flatten + Linear. As in PyTorch's example, these networks have no conv biases (each is
 followed by BatchNorm, which removes a bias, or is the last layer of D): so their parameter counts and
 shapes are those of PyTorch's netG / netD, layer by layer.
+
+``Discriminator(norm="layer")`` is the critic of WGAN-GP (penalties.py): LayerNorm over each sample's
+(C, H, W) in place of BatchNorm, because the gradient penalty is a per-sample gradient, and batch
+statistics would make every sample's output depend on the whole batch (Gulrajani et al., 2017, 4).
 """
 
 from minigan import nn
@@ -97,26 +101,35 @@ class Generator(nn.Module):
         return self.net(z)
 
 
+def _norm(kind, channels, size):
+    """BatchNorm2d over the batch, or LayerNorm over one sample's (C, H, W): the WGAN-GP critic's."""
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "layer":
+        return nn.LayerNorm((channels, size, size))
+    raise ValueError(f"DCGAN Discriminator: norm must be 'batch' or 'layer', got {kind!r}")
+
+
 class Discriminator(nn.Module):
-    def __init__(self, kernel_size=4, image_size=32):
+    def __init__(self, kernel_size=4, image_size=32, norm="batch"):
         _check_image_size(image_size)
-        self.kernel_size, self.image_size = kernel_size, image_size
+        self.kernel_size, self.image_size, self.norm = kernel_size, image_size, norm
         conv, _ = _conv_args(kernel_size)
         if image_size == 32:
             self.net = nn.Sequential(
-                nn.Conv2d(3, 64, **conv), nn.LeakyReLU(0.2),             # (N, 64, 16, 16), no BN on the input
-                nn.Conv2d(64, 128, **conv), nn.BatchNorm2d(128), nn.LeakyReLU(0.2),   # (N, 128, 8, 8)
-                nn.Conv2d(128, 256, **conv), nn.BatchNorm2d(256), nn.LeakyReLU(0.2),  # (N, 256, 4, 4)
-                nn.Conv2d(256, 512, **conv), nn.BatchNorm2d(512), nn.LeakyReLU(0.2),  # (N, 512, 2, 2)
+                nn.Conv2d(3, 64, **conv), nn.LeakyReLU(0.2),             # (N, 64, 16, 16), no norm on the input
+                nn.Conv2d(64, 128, **conv), _norm(norm, 128, 8), nn.LeakyReLU(0.2),   # (N, 128, 8, 8)
+                nn.Conv2d(128, 256, **conv), _norm(norm, 256, 4), nn.LeakyReLU(0.2),  # (N, 256, 4, 4)
+                nn.Conv2d(256, 512, **conv), _norm(norm, 512, 2), nn.LeakyReLU(0.2),  # (N, 512, 2, 2)
                 nn.Flatten(),                                            # (N, 2048)
                 nn.Linear(512 * 2 * 2, 1),                               # (N, 1) logit
             )
         else:  # 64: the PyTorch DCGAN example's netD without its final sigmoid (the loss takes logits)
             self.net = nn.Sequential(
-                nn.Conv2d(3, 64, bias=False, **conv), nn.LeakyReLU(0.2),  # (N, 64, 32, 32), no BN on the input
-                nn.Conv2d(64, 128, bias=False, **conv), nn.BatchNorm2d(128), nn.LeakyReLU(0.2),   # (N, 128, 16, 16)
-                nn.Conv2d(128, 256, bias=False, **conv), nn.BatchNorm2d(256), nn.LeakyReLU(0.2),  # (N, 256, 8, 8)
-                nn.Conv2d(256, 512, bias=False, **conv), nn.BatchNorm2d(512), nn.LeakyReLU(0.2),  # (N, 512, 4, 4)
+                nn.Conv2d(3, 64, bias=False, **conv), nn.LeakyReLU(0.2),  # (N, 64, 32, 32), no norm on the input
+                nn.Conv2d(64, 128, bias=False, **conv), _norm(norm, 128, 16), nn.LeakyReLU(0.2),   # (N, 128, 16, 16)
+                nn.Conv2d(128, 256, bias=False, **conv), _norm(norm, 256, 8), nn.LeakyReLU(0.2),   # (N, 256, 8, 8)
+                nn.Conv2d(256, 512, bias=False, **conv), _norm(norm, 512, 4), nn.LeakyReLU(0.2),   # (N, 512, 4, 4)
                 nn.Conv2d(512, 1, 4, stride=1, padding=0, bias=False),   # (N, 1, 1, 1)
                 nn.Flatten(),                                            # (N, 1) logit
             )
