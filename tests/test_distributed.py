@@ -115,12 +115,12 @@ def test_without_mpi4py_the_error_says_what_to_install(monkeypatch):
     with pytest.raises(distributed.DistributedError, match=r'pip install -e "\.\[mpi\]"'):
         distributed.start()
     args = SimpleNamespace(distributed=True, sync_bn=False, batch_size=64)
-    with pytest.raises(SystemExit, match="mpi4py"):
+    with pytest.raises(cli.UsageError, match="mpi4py"):
         cli.setup_distributed(args)
 
 
 def test_sync_bn_without_distributed_is_refused():
-    with pytest.raises(SystemExit, match="--sync-bn needs --distributed"):
+    with pytest.raises(cli.UsageError, match="--sync-bn needs --distributed"):
         cli.setup_distributed(SimpleNamespace(distributed=False, sync_bn=True))
     assert cli.setup_distributed(SimpleNamespace(distributed=False, sync_bn=False)) is None
 
