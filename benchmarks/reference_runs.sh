@@ -3,6 +3,7 @@
 #
 #   benchmarks/reference_runs.sh                      # the DCGAN, seed 0, 5 epochs (docs/results.md)
 #   MODEL=cgan EPOCHS=2 SEEDS="0 1 2" benchmarks/reference_runs.sh
+#   DATASET=fake LIMIT=256 EPOCHS=2 EVAL_N=200 JUDGE=... OUT=/tmp/ref IMAGES=/tmp/ref benchmarks/reference_runs.sh
 #   TIME_LIMIT=3600 EPOCHS=20 benchmarks/reference_runs.sh     # stop both after an hour (whole epochs count)
 #
 # The two frameworks run at the same time, one core each (BLAS / OpenMP / torch threads = 1, nice 5),
@@ -11,7 +12,8 @@
 # Then benchmarks/plot_reference.py writes OUT/scores.json, the overlay figure and samples side by side.
 # Options (environment): MODEL dcgan|cgan|gan, EPOCHS, SEEDS, DATA (dataset folder), JUDGE (classifier
 # checkpoint), OUT, EVAL_N (generated images per score), LIMIT (first N training images), TIME_LIMIT
-# (seconds, SIGTERM to both trainers), PLOT (0: skip the figures), PYTHON.
+# (seconds, SIGTERM to both trainers), DATASET (fake: random images, a smoke test), PLOT (0: skip the
+# figures), IMAGES (where the PNGs go, default docs/images), PYTHON.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${MODEL:-dcgan}
@@ -22,8 +24,8 @@ JUDGE=${JUDGE:-runs/classifier_$([ "$MODEL" = dcgan ] && echo cifar10 || echo fa
 OUT=${OUT:-runs/reference_$MODEL}
 EVAL_N=${EVAL_N:-10000}
 PYTHON=${PYTHON:-python}
-LIMIT_ARGS=()
-[ -n "${LIMIT:-}" ] && LIMIT_ARGS=(--limit "$LIMIT")
+LIMIT_ARGS=(--dataset "${DATASET:-real}")
+[ -n "${LIMIT:-}" ] && LIMIT_ARGS+=(--limit "$LIMIT")
 TIMEOUT=()
 [ -n "${TIME_LIMIT:-}" ] && TIMEOUT=(timeout -s TERM "$TIME_LIMIT")
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
@@ -41,4 +43,4 @@ for seed in $SEEDS; do
   for pid in "${pids[@]}"; do wait "$pid" || echo "trainer $pid exited with $? (124/143: stopped by TIME_LIMIT)"; done
 done
 echo "$(date -u '+%F %T') UTC: training done"
-[ "${PLOT:-1}" = 0 ] || "$PYTHON" benchmarks/plot_reference.py --runs "$OUT" --data-dir "$DATA"
+[ "${PLOT:-1}" = 0 ] || "$PYTHON" benchmarks/plot_reference.py --runs "$OUT" --images "${IMAGES:-docs/images}"
