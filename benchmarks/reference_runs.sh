@@ -13,7 +13,8 @@
 # Options (environment): MODEL dcgan|cgan|gan, EPOCHS, SEEDS, DATA (dataset folder), JUDGE (classifier
 # checkpoint), OUT, EVAL_N (generated images per score), LIMIT (first N training images), TIME_LIMIT
 # (seconds, SIGTERM to both trainers), DATASET (fake: random images, a smoke test), PLOT (0: skip the
-# figures), IMAGES (where the PNGs go, default docs/images), PYTHON.
+# figures), IMAGES (where the PNGs go, default docs/images), PYTHON. JUDGE=none trains without scoring:
+# then score each OUT/<framework>_seed<S> with `train_reference.py --score` (same numbers) and plot.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${MODEL:-dcgan}
@@ -26,6 +27,8 @@ EVAL_N=${EVAL_N:-10000}
 PYTHON=${PYTHON:-python}
 LIMIT_ARGS=(--dataset "${DATASET:-real}")
 [ -n "${LIMIT:-}" ] && LIMIT_ARGS+=(--limit "$LIMIT")
+JUDGE_ARGS=(--classifier "$JUDGE" --eval-n "$EVAL_N")
+[ "$JUDGE" = none ] && JUDGE_ARGS=()     # train only; score later with train_reference.py --score
 TIMEOUT=()
 [ -n "${TIME_LIMIT:-}" ] && TIMEOUT=(timeout -s TERM "$TIME_LIMIT")
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
@@ -36,11 +39,10 @@ for seed in $SEEDS; do
   pids=()
   for fw in minigan torch; do
     nice -n 5 "${TIMEOUT[@]}" "$PYTHON" benchmarks/train_reference.py --framework "$fw" --model "$MODEL" \
-      --epochs "$EPOCHS" --seed "$seed" --data-dir "$DATA" "${LIMIT_ARGS[@]}" --classifier "$JUDGE" \
-      --eval-n "$EVAL_N" --out "$OUT/${fw}_seed$seed" > "$OUT/${fw}_seed$seed.log" 2>&1 &
+      --epochs "$EPOCHS" --seed "$seed" --data-dir "$DATA" "${LIMIT_ARGS[@]}" "${JUDGE_ARGS[@]}" --out "$OUT/${fw}_seed$seed" > "$OUT/${fw}_seed$seed.log" 2>&1 &
     pids+=($!)
   done
   for pid in "${pids[@]}"; do wait "$pid" || echo "trainer $pid exited with $? (124/143: stopped by TIME_LIMIT)"; done
 done
 echo "$(date -u '+%F %T') UTC: training done"
-[ "${PLOT:-1}" = 0 ] || "$PYTHON" benchmarks/plot_reference.py --runs "$OUT" --images "${IMAGES:-docs/images}"
+[ "${PLOT:-1}" = 0 ] || [ "$JUDGE" = none ] || "$PYTHON" benchmarks/plot_reference.py --runs "$OUT" --images "${IMAGES:-docs/images}"

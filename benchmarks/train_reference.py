@@ -5,6 +5,8 @@
     python benchmarks/train_reference.py --framework minigan --model dcgan --data-dir DATA --out OUT/minigan
     # with a judge: every epoch's generator is scored by minigan.evaluation (FCD, KID, cGAN accuracy)
     ... --classifier runs/classifier_cifar10.npz --eval-n 5000
+    # score (again) the generators a run left in OUT, e.g. with another judge or another n
+    python benchmarks/train_reference.py --score --model dcgan --out OUT/torch --classifier C.npz
     # a smoke test, offline
     python benchmarks/train_reference.py --framework torch --model cgan --dataset fake --limit 256 --epochs 1
 
@@ -131,6 +133,36 @@ def make_judge(classifier_path, dataset, data_dir=None, fake=False, n=10000, see
     return score
 
 
+def score_run(out, judge, classifier_path, n):
+    """Score the generator files of a run, in epoch order, into OUT/scores.jsonl.
+
+    Epochs already scored there by the same judge file with the same n are kept, not recomputed (so a
+    run still in progress can be scored as its epochs come in); everything else is scored afresh.
+    """
+    from minigan.checkpoint import load_checkpoint
+
+    paths = sorted(Path(out).glob("G_epoch*.npz"))
+    if not paths:
+        raise SystemExit(f"--score: no G_epochNNN.npz in {out}")
+    scores_path = Path(out) / "scores.jsonl"
+    done = {}
+    if scores_path.exists():
+        for line in scores_path.read_text().splitlines():
+            r = json.loads(line)
+            if r.get("judge") == str(classifier_path) and r.get("n_fake") == n:
+                done[r["epoch"]] = r
+    records = []
+    for path in paths:
+        meta = load_checkpoint(path)[1]
+        if meta["epoch"] not in done:
+            done[meta["epoch"]] = {"framework": meta.get("framework"), "epoch": meta["epoch"],
+                                   "iteration": meta.get("iteration"), **judge(path)}
+        r = done[meta["epoch"]]
+        records.append(json.dumps(r) + "\n")
+        print(f"{path.name}: FCD {r['fcd']:.2f}, KID {r['kid_mean']:.2f} +- {r['kid_std']:.2f}")
+    scores_path.write_text("".join(records))
+
+
 # ----------------------------------------------------------------------------------------------------
 # The two trainers
 # ----------------------------------------------------------------------------------------------------
@@ -190,7 +222,10 @@ def train_minigan(G, D, images, labels, config, out, spec, on_epoch_end):
 # ----------------------------------------------------------------------------------------------------
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=cli.HelpFormatter)
-    p.add_argument("--framework", choices=["torch", "minigan"], required=True, help="which one trains")
+    p.add_argument("--framework", choices=["torch", "minigan"], default=None, help="which one trains")
+    p.add_argument("--score", action="store_true",
+                   help="train nothing: score OUT/G_epochNNN.npz with --classifier into OUT/scores.jsonl "
+                        "(epochs already scored by that judge with that --eval-n are kept)")
     p.add_argument("--model", choices=["dcgan", "cgan", "gan"], default="dcgan", help="the GAN of the seed")
     p.add_argument("--epochs", type=int, default=5, help="passes over the training set")
     p.add_argument("--batch-size", type=int, default=None, help="default: the example's (dcgan/cgan 128, gan 64)")
@@ -209,6 +244,10 @@ def parse_args(argv=None):
     p.add_argument("--eval-n", type=int, default=10000, help="generated images per score")
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (set OPENBLAS_NUM_THREADS too)")
     args = p.parse_args(argv)
+    if args.score and not args.classifier:
+        p.error("--score needs --classifier (the judge)")
+    if not args.score and args.framework is None:
+        p.error("--framework torch|minigan is required (or --score to score a finished run)")
     for key, value in DEFAULTS[args.model].items():
         if getattr(args, key) is None:
             setattr(args, key, value)
@@ -244,6 +283,9 @@ def main(argv=None):
             f.write(json.dumps({"framework": args.framework, "epoch": epoch, "iteration": iteration, **scores}) + "\n")
         return {"generator": str(path), "fcd": round(scores["fcd"], 4), "kid_mean": round(scores["kid_mean"], 6)}
 
+    if args.score:
+        score_run(out, judge, args.classifier, args.eval_n)
+        return
     if judge is not None and (out / "scores.jsonl").exists():
         (out / "scores.jsonl").unlink()                              # a fresh run starts fresh scores
     if args.framework == "minigan":

@@ -126,3 +126,17 @@ def test_defaults_are_the_examples_defaults():
     assert (args.batch_size, args.latent_dim, args.real_label, args.lr, args.init) == (128, 128, 1.0, 2e-4, "minigan")
     args = ref.parse_args(["--framework", "minigan", "--model", "gan", "--out", "x"])
     assert (args.batch_size, args.latent_dim) == (64, 100)
+
+
+def test_score_mode_rescores_a_finished_run_with_the_same_numbers(tmp_path):
+    judge = tmp_path / "judge.npz"
+    save_classifier(judge, build_classifier("fashion-mnist"), {"test_accuracy": 0.1})
+    out = _tiny_run(tmp_path, "torch", "gan", "--classifier", str(judge), "--eval-n", "20")
+    during = json.loads((out / "scores.jsonl").read_text())
+    ref.main(["--score", "--model", "gan", "--dataset", "fake", "--out", str(out), "--classifier", str(judge),
+              "--eval-n", "20"])
+    after = json.loads((out / "scores.jsonl").read_text())
+    assert (after["framework"], after["epoch"]) == ("torch", 1)
+    assert after["fcd"] == pytest.approx(during["fcd"], rel=1e-9)
+    with pytest.raises(SystemExit):
+        ref.parse_args(["--model", "gan", "--out", str(out)])             # neither --framework nor --score
