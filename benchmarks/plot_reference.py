@@ -6,7 +6,8 @@ Reads what benchmarks/train_reference.py wrote under RUNS (``<framework>_seed<S>
 epoch times in ``log.jsonl``, the generators ``G_epochNNN.npz``) and writes
 
     RUNS/scores.json                     every score, by framework, seed and epoch
-    docs/images/reference_<model>_curves.png    FCD and KID per epoch, both frameworks overlaid
+    docs/images/reference_<model>_curves.png    FCD and KID per epoch, and the losses and D's outputs
+                                                per iteration, both frameworks overlaid
     docs/images/reference_<model>_samples.png   minigan's and PyTorch's generator at the last epoch
                                                 both reached, from the same noise, side by side
 and prints the Markdown table of docs/results.md ("minigan vs PyTorch, same recipe").
@@ -23,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from minigan.evaluation import sample_generator  # noqa: E402
 from minigan.training import load_generator  # noqa: E402
+from minigan.viz import read_log  # noqa: E402
 from minigan.viz import _pyplot, image_grid  # noqa: E402
 
 FRAMEWORKS = {"minigan": ("minigan (NumPy)", "tab:blue"), "torch": ("PyTorch (CPU)", "tab:orange")}
@@ -40,20 +42,23 @@ def read_jsonl(path):
 
 
 def collect(runs):
-    """{framework: {seed: [one dict per scored epoch, with its training seconds]}} from RUNS."""
-    table = {}
+    """{framework: {seed: [one dict per scored epoch]}} and {framework: {seed: per-iteration log}}."""
+    table, logs = {}, {}
     for run in sorted(Path(runs).glob("*_seed*")):
-        if not run.is_dir() or not (run / "scores.jsonl").exists():
+        if not run.is_dir() or not (run / "log.jsonl").exists():
             continue
         framework, seed = run.name.rsplit("_seed", 1)
         seconds = {r["epoch"]: r["seconds"] for r in read_jsonl(run / "log.jsonl") if r.get("event") == "epoch_end"}
         rows = []
-        for r in read_jsonl(run / "scores.jsonl"):
-            rows.append({**r, "train_seconds": seconds.get(r["epoch"]), "generator": str(run / f"G_epoch{r['epoch']:03d}.npz")})
+        if (run / "scores.jsonl").exists():
+            for r in read_jsonl(run / "scores.jsonl"):
+                rows.append({**r, "train_seconds": seconds.get(r["epoch"]),
+                             "generator": str(run / f"G_epoch{r['epoch']:03d}.npz")})
         table.setdefault(framework, {})[int(seed)] = sorted(rows, key=lambda r: r["epoch"])
+        logs.setdefault(framework, {})[int(seed)] = read_log(run / "log.jsonl")
     if not table:
-        raise SystemExit(f"no <framework>_seed<S>/scores.jsonl under {runs}: run benchmarks/reference_runs.sh first")
-    return table
+        raise SystemExit(f"no <framework>_seed<S>/log.jsonl under {runs}: run benchmarks/reference_runs.sh first")
+    return table, logs
 
 
 def markdown_table(table):
@@ -87,32 +92,57 @@ def _kid(r):
     return "—" if r is None else f"{r['kid_mean']:.1f} ± {r['kid_std']:.1f}"
 
 
-def curves_figure(table, model):
-    """FCD and KID against epochs; one line per (framework, seed), colour = framework."""
+def moving_average(values, k):
+    """Mean of each k consecutive values: (len - k + 1,)."""
+    return np.convolve(np.asarray(values, dtype=np.float64), np.ones(k) / k, mode="valid")
+
+
+def curves_figure(table, logs, model, smooth=25):
+    """Top: the judge's scores per epoch. Bottom: the training losses and D's outputs per iteration.
+
+    One line per (framework, seed), colour = framework; KID with its spread over the 100 subsets.
+    """
     from matplotlib.ticker import MaxNLocator
 
     plt = _pyplot()
-    keys = [("fcd", "FCD (lower is better)"), ("kid_mean", "KID x 1000 (lower is better)")]
+    scores = [("fcd", "FCD (lower is better)"), ("kid_mean", "KID x 1000 (lower is better)")]
     if any("conditional_accuracy" in r for runs in table.values() for rows in runs.values() for r in rows):
-        keys.append(("conditional_accuracy", "conditional accuracy"))
-    fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.4))
-    for ax, (key, title) in zip(axes, keys):
+        scores.append(("conditional_accuracy", "conditional accuracy"))
+    losses = [("loss_D", "loss of D"), ("loss_G", "loss of G"), ("D_x", "D(x) (solid), D(G(z)) (dashed)")]
+    fig, axes = plt.subplots(2, 3, figsize=(12.6, 6.4))
+    for ax, (key, title) in zip(axes[0], scores):
         for fw, runs in table.items():
             label, colour = FRAMEWORKS[fw]
             for i, (seed, rows) in enumerate(sorted(runs.items())):
-                epochs = [r["epoch"] for r in rows]
-                values = [r[key] for r in rows]
-                ax.plot(epochs, values, "o-", color=colour, alpha=0.9 if i == 0 else 0.5, ms=4,
+                epochs, values = [r["epoch"] for r in rows], np.array([r[key] for r in rows])
+                ax.plot(epochs, values, "o-", color=colour, alpha=0.9 if i == 0 else 0.5, ms=5,
                         label=f"{label}, seed {seed}")
-                if key == "kid_mean":
+                if key == "kid_mean" and rows:
                     std = np.array([r["kid_std"] for r in rows])
-                    ax.fill_between(epochs, np.array(values) - std, np.array(values) + std, color=colour, alpha=0.15)
+                    ax.fill_between(epochs, values - std, values + std, color=colour, alpha=0.15)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
-    fig.suptitle(f"{model}: the same recipe in minigan and PyTorch, scored by one judge", fontsize=10)
+    axes[0][0].legend(fontsize=8)
+    if len(scores) == 2:
+        axes[0][2].axis("off")
+    shortest = min(len(records) for runs in logs.values() for records in runs.values())
+    k = max(1, min(smooth, shortest // 5))                          # one window for every line
+    for ax, (key, title) in zip(axes[1], losses):
+        for fw, runs in logs.items():
+            label, colour = FRAMEWORKS[fw]
+            for seed, records in sorted(runs.items()):
+                it = np.array([r["iteration"] for r in records])[k - 1:]
+                ax.plot(it, moving_average([r[key] for r in records], k), color=colour, lw=1,
+                        label=f"{label}, seed {seed}")
+                if key == "D_x":
+                    ax.plot(it, moving_average([r["D_G_z"] for r in records], k), color=colour, lw=1, ls="--")
+        ax.set_title(f"{title}, mean of {k} iterations", fontsize=10)
+        ax.set_xlabel("iteration")
+        ax.grid(alpha=0.3)
+    axes[1][0].legend(fontsize=8)
+    fig.suptitle(f"{model}: the same recipe in minigan and PyTorch, scored by one judge", fontsize=11)
     fig.tight_layout()
     return fig
 
@@ -121,6 +151,8 @@ def samples_figure(table, seed, n=32):
     """Both frameworks' generators at the last epoch both reached for ``seed``, from the same z."""
     plt = _pyplot()
     common = set.intersection(*({r["epoch"] for r in table[fw][seed]} for fw in FRAMEWORKS))
+    if not common:
+        return None, None
     epoch = max(common)
     fig, axes = plt.subplots(1, 2, figsize=(9, 2.9))
     for ax, fw in zip(axes, FRAMEWORKS):
@@ -140,17 +172,19 @@ def main(argv=None):
     p.add_argument("--runs", required=True, help="the OUT folder of benchmarks/reference_runs.sh")
     p.add_argument("--images", default=str(ROOT / "docs" / "images"), help="where the PNGs go")
     args = p.parse_args(argv)
-    table = collect(args.runs)
+    table, logs = collect(args.runs)
     (Path(args.runs) / "scores.json").write_text(json.dumps(table, indent=1))
     model = json.loads(next(Path(args.runs).glob("*_seed*/run.json")).read_text())["config"]["model"]
     images = Path(args.images)
     images.mkdir(parents=True, exist_ok=True)
-    fig = curves_figure(table, model)
+    fig = curves_figure(table, logs, model)
     fig.savefig(images / f"reference_{model}_curves.png", dpi=90)
     print(f"wrote {images / f'reference_{model}_curves.png'}")
-    if all(fw in table for fw in FRAMEWORKS):
-        seed = min(set(table["minigan"]) & set(table["torch"]))
-        fig, epoch = samples_figure(table, seed)
+    seeds = set(table.get("minigan", {})) & set(table.get("torch", {}))
+    fig, epoch = samples_figure(table, min(seeds)) if seeds else (None, None)
+    if fig is None:
+        print("no epoch scored in both frameworks yet: no samples figure")
+    else:
         fig.savefig(images / f"reference_{model}_samples.png", dpi=90)
         print(f"wrote {images / f'reference_{model}_samples.png'} (epoch {epoch})")
     print(markdown_table(table))
