@@ -116,6 +116,17 @@ def test_both_frameworks_start_from_the_same_weights_and_are_scored_alike(tmp_pa
     for name, value in G_mg.state_dict().items():
         np.testing.assert_array_equal(G_t.state_dict()[name], value, err_msg=name)
     scores = {fw: json.loads((out / "scores.jsonl").read_text()) for fw, out in outs.items()}
+    # the figure script reads both runs: one table row, the overlay figure and the samples side by side
+    import plot_reference
+
+    (tmp_path / "runs").mkdir()
+    for fw, out in outs.items():
+        out.rename(tmp_path / "runs" / f"{fw}_seed0")                   # the layout of reference_runs.sh
+    plot_reference.main(["--runs", str(tmp_path / "runs"), "--images", str(tmp_path / "images")])
+    assert sorted(p.name for p in (tmp_path / "images").iterdir()) == ["reference_cgan_curves.png",
+                                                                      "reference_cgan_samples.png"]
+    table = json.loads((tmp_path / "runs" / "scores.json").read_text())
+    assert [r["epoch"] for r in table["torch"]["0"]] == [r["epoch"] for r in table["minigan"]["0"]] == [1]
     assert scores["torch"]["framework"] == "torch" and scores["minigan"]["epoch"] == 1
     for key in ("fcd", "kid_mean", "conditional_accuracy"):
         assert scores["torch"][key] == pytest.approx(scores["minigan"][key], rel=1e-6), key
