@@ -260,6 +260,11 @@ def main(argv=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     mg.set_backend("numpy")
+    judge = (make_judge(args.classifier, DATASET[args.model], args.data_dir, args.dataset == "fake", args.eval_n,
+                        seed=0) if args.classifier else None)
+    if args.score:                                                   # no training: no data, run.json untouched
+        score_run(out, judge, args.classifier, args.eval_n)
+        return
     mg.manual_seed(args.seed)                                        # as cli.setup_backend: before build
     G_mg, D_mg = mg_build(spec)
     loader_args = argparse.Namespace(limit=args.limit, dataset=args.dataset, data_dir=args.data_dir, seed=args.seed)
@@ -267,8 +272,6 @@ def main(argv=None):
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                          sample_every=0, latent_dim=args.latent_dim, conditional=args.model == "cgan",
                          real_label=args.real_label, d_steps=args.d_steps, progress=False)
-    judge = (make_judge(args.classifier, DATASET[args.model], args.data_dir, args.dataset == "fake", args.eval_n,
-                        seed=0) if args.classifier else None)
     run_meta = {"framework": args.framework, "seed": args.seed, "init": args.init, "command": sys.argv,
                 "config": vars(args)}
     (out / "run.json").write_text(json.dumps(run_meta, indent=1))
@@ -283,9 +286,6 @@ def main(argv=None):
             f.write(json.dumps({"framework": args.framework, "epoch": epoch, "iteration": iteration, **scores}) + "\n")
         return {"generator": str(path), "fcd": round(scores["fcd"], 4), "kid_mean": round(scores["kid_mean"], 6)}
 
-    if args.score:
-        score_run(out, judge, args.classifier, args.eval_n)
-        return
     if judge is not None and (out / "scores.jsonl").exists():
         (out / "scores.jsonl").unlink()                              # a fresh run starts fresh scores
     if args.framework == "minigan":

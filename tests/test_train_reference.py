@@ -144,10 +144,12 @@ def test_score_mode_rescores_a_finished_run_with_the_same_numbers(tmp_path):
     save_classifier(judge, build_classifier("fashion-mnist"), {"test_accuracy": 0.1})
     out = _tiny_run(tmp_path, "torch", "gan", "--classifier", str(judge), "--eval-n", "20")
     during = json.loads((out / "scores.jsonl").read_text())
+    run_json = (out / "run.json").read_text()
     ref.main(["--score", "--model", "gan", "--dataset", "fake", "--out", str(out), "--classifier", str(judge),
               "--eval-n", "20"])
     after = json.loads((out / "scores.jsonl").read_text())
     assert (after["framework"], after["epoch"]) == ("torch", 1)
     assert after["fcd"] == pytest.approx(during["fcd"], rel=1e-9)
+    assert (out / "run.json").read_text() == run_json                   # the training run's record is kept
     with pytest.raises(SystemExit):
         ref.parse_args(["--model", "gan", "--out", str(out)])             # neither --framework nor --score
