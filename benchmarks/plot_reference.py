@@ -167,6 +167,20 @@ def samples_figure(table, seed, n=32):
     return fig, epoch
 
 
+def save_png(fig, path, max_bytes=200_000):
+    """Write ``fig`` as an RGB PNG; one over docs' 200 KB limit is re-saved with a 256-colour palette."""
+    from PIL import Image
+
+    fig.set_dpi(90)
+    fig.canvas.draw()
+    image = Image.fromarray(np.asarray(fig.canvas.buffer_rgba())[:, :, :3])   # (H, W, 3) uint8
+    _pyplot().close(fig)
+    image.save(path, optimize=True)
+    if Path(path).stat().st_size > max_bytes:
+        image.quantize(colors=256).save(path, optimize=True)
+    print(f"wrote {path} ({Path(path).stat().st_size // 1000} KB)")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", required=True, help="the OUT folder of benchmarks/reference_runs.sh")
@@ -178,15 +192,13 @@ def main(argv=None):
     images = Path(args.images)
     images.mkdir(parents=True, exist_ok=True)
     fig = curves_figure(table, logs, model)
-    fig.savefig(images / f"reference_{model}_curves.png", dpi=90)
-    print(f"wrote {images / f'reference_{model}_curves.png'}")
+    save_png(fig, images / f"reference_{model}_curves.png")
     seeds = set(table.get("minigan", {})) & set(table.get("torch", {}))
     fig, epoch = samples_figure(table, min(seeds)) if seeds else (None, None)
     if fig is None:
         print("no epoch scored in both frameworks yet: no samples figure")
     else:
-        fig.savefig(images / f"reference_{model}_samples.png", dpi=90)
-        print(f"wrote {images / f'reference_{model}_samples.png'} (epoch {epoch})")
+        save_png(fig, images / f"reference_{model}_samples.png")
     print(markdown_table(table))
 
 
