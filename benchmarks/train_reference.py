@@ -260,6 +260,8 @@ def main(argv=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     mg.set_backend("numpy")
+    # the judge first: building the classifier draws from minigan's generator, which is seeded after it,
+    # so a run with --classifier trains on the same random numbers as one without
     judge = (make_judge(args.classifier, DATASET[args.model], args.data_dir, args.dataset == "fake", args.eval_n,
                         seed=0) if args.classifier else None)
     if args.score:                                                   # no training: no data, run.json untouched

@@ -153,3 +153,12 @@ def test_score_mode_rescores_a_finished_run_with_the_same_numbers(tmp_path):
     assert (out / "run.json").read_text() == run_json                   # the training run's record is kept
     with pytest.raises(SystemExit):
         ref.parse_args(["--model", "gan", "--out", str(out)])             # neither --framework nor --score
+
+
+def test_init_torch_draws_other_weights_from_the_same_distribution(tmp_path):
+    out = _tiny_run(tmp_path, "torch", "dcgan", "--init", "torch", "--lr", "0")
+    ours = _tiny_run(tmp_path / "m", "minigan", "dcgan", "--lr", "0")
+    G_t, G_mg = (load_generator(o / "G_epoch001.npz")[0].state_dict() for o in (out, ours))
+    w_t, w_mg = G_t["net.4.weight"], G_mg["net.4.weight"]                 # a transposed conv, N(0, 0.02)
+    assert not np.allclose(w_t, w_mg)
+    assert abs(float(w_t.std()) - 0.02) < 2e-3 and abs(float(w_mg.std()) - 0.02) < 2e-3
