@@ -3,6 +3,7 @@
 Everything here mirrors a file of the package, layer for layer, so that a timing difference is a
 difference between the frameworks and not between the networks:
 
+    minigan/models/gan.py     ->  GANGenerator, GANDiscriminator (PyTorch's default init = minigan's)
     minigan/models/dcgan.py   ->  DCGANGenerator, DCGANDiscriminator, dcgan_init_
     minigan/models/cgan.py    ->  CGANGenerator, CGANDiscriminator (PyTorch's default init = minigan's)
     minigan/training.py       ->  d_step, g_step (D's parameters requires_grad=False during the G step)
@@ -32,6 +33,40 @@ class Reshape(nn.Module):
 
     def forward(self, x):
         return x.reshape((x.shape[0],) + self.shape)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Plain GAN (minigan/models/gan.py): fully connected, on flattened 28x28 images
+# ----------------------------------------------------------------------------------------------------
+class GANGenerator(nn.Module):
+    def __init__(self, latent_dim=100):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.net = nn.Sequential(
+            nn.Linear(latent_dim, 256), nn.LeakyReLU(0.2),           # (N, 256)
+            nn.Linear(256, 512), nn.LeakyReLU(0.2),                  # (N, 512)
+            nn.Linear(512, 1024), nn.LeakyReLU(0.2),                 # (N, 1024)
+            nn.Linear(1024, 28 * 28), nn.Tanh(),                     # (N, 784) in [-1, 1]
+            Reshape(1, 28, 28),                                      # (N, 1, 28, 28)
+        )
+
+    def forward(self, z):
+        return self.net(z)
+
+
+class GANDiscriminator(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Flatten(),                                            # (N, 784)
+            nn.Linear(28 * 28, 1024), nn.LeakyReLU(0.2), nn.Dropout(0.3),  # (N, 1024)
+            nn.Linear(1024, 512), nn.LeakyReLU(0.2), nn.Dropout(0.3),      # (N, 512)
+            nn.Linear(512, 256), nn.LeakyReLU(0.2), nn.Dropout(0.3),       # (N, 256)
+            nn.Linear(256, 1),                                       # (N, 1) logit
+        )
+
+    def forward(self, x):
+        return self.net(x)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -143,12 +178,14 @@ class CGANDiscriminator(nn.Module):
 
 
 def build(model, latent_dim=None):
-    """(G, D) for "dcgan" or "cgan", with minigan's default latent sizes (128 and 100)."""
+    """(G, D) for "gan", "dcgan" or "cgan", with minigan's default latent sizes (100, 128, 100)."""
+    if model == "gan":
+        return GANGenerator(latent_dim or 100), GANDiscriminator()
     if model == "dcgan":
         return DCGANGenerator(latent_dim or 128), DCGANDiscriminator()
     if model == "cgan":
         return CGANGenerator(latent_dim or 100), CGANDiscriminator()
-    raise ValueError(f"unknown model {model!r}; expected 'dcgan' or 'cgan'")
+    raise ValueError(f"unknown model {model!r}; expected 'gan', 'dcgan' or 'cgan'")
 
 
 # ----------------------------------------------------------------------------------------------------

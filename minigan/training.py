@@ -231,8 +231,8 @@ def train(G, D, images, labels, config, out_dir, model_spec, resume=False, evalu
     """
     from minigan.viz import plot_curves, save_image_grid
 
-    if min(config.batch_size, config.d_steps) < 1 or not config.lr > 0 or not 0 < config.real_label <= 1:
-        raise ValueError(f"train: expected batch_size >= 1, d_steps >= 1, lr > 0 and 0 < real_label <= 1, got "
+    if min(config.batch_size, config.d_steps) < 1 or not config.lr >= 0 or not 0 < config.real_label <= 1:
+        raise ValueError(f"train: expected batch_size >= 1, d_steps >= 1, lr >= 0 and 0 < real_label <= 1, got "
                          f"{config.batch_size}, {config.d_steps}, {config.lr}, {config.real_label}")
     dist = distributed
     if dist is not None and (config.loss != "bce" or config.r1_gamma):

@@ -1,0 +1,206 @@
+"""minigan vs PyTorch, the same recipe: per-epoch scores of both as JSON, a table, curves and samples.
+
+    python benchmarks/plot_reference.py --runs runs/reference_dcgan --data-dir DATA
+
+Reads what benchmarks/train_reference.py wrote under RUNS (``<framework>_seed<S>/scores.jsonl``, the
+epoch times in ``log.jsonl``, the generators ``G_epochNNN.npz``) and writes
+
+    RUNS/scores.json                     every score, by framework, seed and epoch
+    docs/images/reference_<model>_curves.png    FCD and KID per epoch, and the losses and D's outputs
+                                                per iteration, both frameworks overlaid
+    docs/images/reference_<model>_samples.png   minigan's and PyTorch's generator at the last epoch
+                                                both reached, from the same noise, side by side
+and prints the Markdown table of docs/results.md ("minigan vs PyTorch, same recipe").
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from minigan.evaluation import sample_generator  # noqa: E402
+from minigan.training import load_generator  # noqa: E402
+from minigan.viz import read_log  # noqa: E402
+from minigan.viz import _pyplot, image_grid  # noqa: E402
+
+FRAMEWORKS = {"minigan": ("minigan (NumPy)", "tab:blue"), "torch": ("PyTorch (CPU)", "tab:orange")}
+
+
+def read_jsonl(path):
+    """The complete JSON lines of a file (a line cut short by a killed run is skipped)."""
+    records = []
+    for line in Path(path).read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue
+    return records
+
+
+def collect(runs):
+    """{framework: {seed: [one dict per scored epoch]}} and {framework: {seed: per-iteration log}}."""
+    table, logs = {}, {}
+    for run in sorted(Path(runs).glob("*_seed*")):
+        if not run.is_dir() or not (run / "log.jsonl").exists():
+            continue
+        framework, seed = run.name.rsplit("_seed", 1)
+        seconds = {r["epoch"]: r["seconds"] for r in read_jsonl(run / "log.jsonl") if r.get("event") == "epoch_end"}
+        rows = []
+        if (run / "scores.jsonl").exists():
+            for r in read_jsonl(run / "scores.jsonl"):
+                rows.append({**r, "train_seconds": seconds.get(r["epoch"]),
+                             "generator": str(run / f"G_epoch{r['epoch']:03d}.npz")})
+        table.setdefault(framework, {})[int(seed)] = sorted(rows, key=lambda r: r["epoch"])
+        logs.setdefault(framework, {})[int(seed)] = read_log(run / "log.jsonl")
+    if not table:
+        raise SystemExit(f"no <framework>_seed<S>/log.jsonl under {runs}: run benchmarks/reference_runs.sh first")
+    return table, logs
+
+
+def markdown_table(table):
+    """One row per (seed, epoch): FCD and KID (x 1000 as the judge reports it) of both frameworks."""
+    cond = any("conditional_accuracy" in r for runs in table.values() for rows in runs.values() for r in rows)
+    head = "| seed | epoch | FCD minigan | FCD PyTorch | KID minigan | KID PyTorch |"
+    rule = "|---|---|---|---|---|---|"
+    if cond:
+        head, rule = head + " cond. acc. minigan | cond. acc. PyTorch |", rule + "---|---|"
+    head, rule = head + " epoch s minigan | epoch s PyTorch |", rule + "---|---|"
+    lines = [head, rule]
+    seeds = sorted({s for runs in table.values() for s in runs})
+    for seed in seeds:
+        by_epoch = {fw: {r["epoch"]: r for r in table.get(fw, {}).get(seed, [])} for fw in FRAMEWORKS}
+        for epoch in sorted(set(by_epoch["minigan"]) | set(by_epoch["torch"])):
+            m, t = by_epoch["minigan"].get(epoch), by_epoch["torch"].get(epoch)
+
+            def cell(r, key, fmt):
+                return fmt.format(r[key]) if r is not None and r.get(key) is not None else "—"
+
+            row = [str(seed), str(epoch), cell(m, "fcd", "{:.1f}"), cell(t, "fcd", "{:.1f}"),
+                   _kid(m), _kid(t)]
+            if cond:
+                row += [cell(m, "conditional_accuracy", "{:.3f}"), cell(t, "conditional_accuracy", "{:.3f}")]
+            row += [cell(m, "train_seconds", "{:.0f}"), cell(t, "train_seconds", "{:.0f}")]
+            lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def _kid(r):
+    return "—" if r is None else f"{r['kid_mean']:.1f} ± {r['kid_std']:.1f}"
+
+
+def moving_average(values, k):
+    """Mean of each k consecutive values: (len - k + 1,)."""
+    return np.convolve(np.asarray(values, dtype=np.float64), np.ones(k) / k, mode="valid")
+
+
+def curves_figure(table, logs, model, smooth=25):
+    """Top: the judge's scores per epoch. Bottom: the training losses and D's outputs per iteration.
+
+    One line per (framework, seed), colour = framework; KID with its spread over the 100 subsets.
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    plt = _pyplot()
+    scores = [("fcd", "FCD (lower is better)"), ("kid_mean", "KID x 1000 (lower is better)")]
+    if any("conditional_accuracy" in r for runs in table.values() for rows in runs.values() for r in rows):
+        scores.append(("conditional_accuracy", "conditional accuracy"))
+    losses = [("loss_D", "loss of D"), ("loss_G", "loss of G"), ("D_x", "D(x) (solid), D(G(z)) (dashed)")]
+    fig, axes = plt.subplots(2, 3, figsize=(12.6, 6.4))
+    for ax, (key, title) in zip(axes[0], scores):
+        for fw, runs in table.items():
+            label, colour = FRAMEWORKS[fw]
+            for i, (seed, rows) in enumerate(sorted(runs.items())):
+                epochs, values = [r["epoch"] for r in rows], np.array([r[key] for r in rows])
+                ax.plot(epochs, values, "o-", color=colour, alpha=0.9 if i == 0 else 0.5, ms=5,
+                        label=f"{label}, seed {seed}")
+                if key == "kid_mean" and rows:
+                    std = np.array([r["kid_std"] for r in rows])
+                    ax.fill_between(epochs, values - std, values + std, color=colour, alpha=0.15)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    if len(scores) == 2:
+        axes[0][2].axis("off")
+    shortest = min(len(records) for runs in logs.values() for records in runs.values())
+    k = max(1, min(smooth, shortest // 5))                          # one window for every line
+    for ax, (key, title) in zip(axes[1], losses):
+        for fw, runs in logs.items():
+            label, colour = FRAMEWORKS[fw]
+            for seed, records in sorted(runs.items()):
+                it = np.array([r["iteration"] for r in records])[k - 1:]
+                ax.plot(it, moving_average([r[key] for r in records], k), color=colour, lw=1,
+                        label=f"{label}, seed {seed}")
+                if key == "D_x":
+                    ax.plot(it, moving_average([r["D_G_z"] for r in records], k), color=colour, lw=1, ls="--")
+        ax.set_title(f"{title}, mean of {k} iterations", fontsize=10)
+        ax.set_xlabel("iteration")
+        ax.grid(alpha=0.3)
+    axes[1][0].legend(fontsize=8)
+    fig.suptitle(f"{model}: the same recipe in minigan and PyTorch, scored by one judge", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def samples_figure(table, seed, n=32):
+    """Both frameworks' generators at the last epoch both reached for ``seed``, from the same z."""
+    plt = _pyplot()
+    common = set.intersection(*({r["epoch"] for r in table[fw][seed]} for fw in FRAMEWORKS))
+    if not common:
+        return None, None
+    epoch = max(common)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 2.9))
+    for ax, fw in zip(axes, FRAMEWORKS):
+        path = next(r["generator"] for r in table[fw][seed] if r["epoch"] == epoch)
+        G, spec, _ = load_generator(path)
+        images, _ = sample_generator(G, n, spec["latent_dim"], spec["name"] == "cgan", seed=0)   # (n, C, H, W)
+        ax.imshow(image_grid(images, nrow=8))
+        ax.set_title(f"{FRAMEWORKS[fw][0]}, epoch {epoch}", fontsize=10)
+        ax.axis("off")
+    fig.suptitle(f"the same noise z into both generators (seed {seed}; cGAN: labels 0-9 in turn)", fontsize=9)
+    fig.tight_layout()
+    return fig, epoch
+
+
+def save_png(fig, path, max_bytes=200_000):
+    """Write ``fig`` as an RGB PNG; one over docs' 200 KB limit is re-saved with a 256-colour palette."""
+    from PIL import Image
+
+    fig.set_dpi(90)
+    fig.canvas.draw()
+    image = Image.fromarray(np.asarray(fig.canvas.buffer_rgba())[:, :, :3])   # (H, W, 3) uint8
+    _pyplot().close(fig)
+    image.save(path, optimize=True)
+    if Path(path).stat().st_size > max_bytes:
+        image.quantize(colors=256).save(path, optimize=True)
+    print(f"wrote {path} ({Path(path).stat().st_size // 1000} KB)")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", required=True, help="the OUT folder of benchmarks/reference_runs.sh")
+    p.add_argument("--images", default=str(ROOT / "docs" / "images"), help="where the PNGs go")
+    args = p.parse_args(argv)
+    table, logs = collect(args.runs)
+    (Path(args.runs) / "scores.json").write_text(json.dumps(table, indent=1))
+    model = json.loads(next(Path(args.runs).glob("*_seed*/run.json")).read_text())["config"]["model"]
+    images = Path(args.images)
+    images.mkdir(parents=True, exist_ok=True)
+    fig = curves_figure(table, logs, model)
+    save_png(fig, images / f"reference_{model}_curves.png")
+    seeds = set(table.get("minigan", {})) & set(table.get("torch", {}))
+    fig, epoch = samples_figure(table, min(seeds)) if seeds else (None, None)
+    if fig is None:
+        print("no epoch scored in both frameworks yet: no samples figure")
+    else:
+        save_png(fig, images / f"reference_{model}_samples.png")
+    print(markdown_table(table))
+
+
+if __name__ == "__main__":
+    main()
