@@ -391,13 +391,9 @@ def _as_grad(g):
 
 
 def _accumulate(leaf, g, create_graph):
-    """leaf.grad += g. First order: .grad is an array. create_graph: a Tensor with its graph.
-
-    The first store copies: the same gradient may reach several leaves (a + b hands g to both) or be
-    the caller's own array (y.backward(g)), and every tensor must own its .grad, so that an in-place
-    edit of one gradient (clipping, a.grad *= 2) changes nothing else. Later contributions build a new
-    array anyway (``+``), so nothing is copied twice.
-    """
+    """leaf.grad += g: an array, or a Tensor with its graph under create_graph. The first store copies
+    (a + b hands one g to both inputs; y.backward(g) starts from the caller's g): each tensor owns its
+    .grad, so an in-place edit of one (clipping, a.grad *= 2) changes no other. ``+`` makes a new one."""
     if create_graph:  # astype to its own dtype: a copy that stays in the graph
         leaf.grad = g.astype(g.dtype) if leaf.grad is None else _as_grad(leaf.grad) + g
     else:

@@ -30,7 +30,6 @@ state cannot be read, every iteration re-seeds the generator from (seed, iterati
 import json
 import math
 import os
-import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +46,7 @@ from minigan.runfolder import RunFolderError, claim_run_folder  # noqa: F401 (Ru
 from minigan.tensor import Tensor, ones, randn, zeros
 from minigan.training_state import (  # noqa: F401  (load_generator*: public, used by sample.py and evaluation)
     _check_resumable,
+    _StopRequest,
     _trim_log,
     load_generator,
     load_generator_state,
@@ -187,31 +187,6 @@ def health_warnings(history, samples=None, window=200):
             warnings.append("the samples are (almost) all the same image: mode collapse. "
                             "Restart from an earlier checkpoint, or lower the learning rate.")
     return warnings
-
-
-class _StopRequest:
-    """Ctrl-C (SIGINT) or SIGTERM: finish the current iteration, save, stop. A second Ctrl-C aborts."""
-
-    def __init__(self):
-        self.requested = False
-        self._previous = {}
-
-    def _handle(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __enter__(self):
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                self._previous[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not in the main thread: signals cannot be caught here
-                pass
-        return self
-
-    def __exit__(self, *exc):
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -9,9 +9,11 @@ and step counts), ``fixed/noise`` (and ``fixed/labels``); metadata: the model sp
 the position (epoch, batch, iteration), the random generator state, the backend, the number of
 training images and the distributed layout (ranks, sync_bn). ``_check_resumable`` refuses a
 checkpoint that cannot continue this run and lists the options that changed but may.
+``_StopRequest`` turns Ctrl-C / SIGTERM into "finish this iteration, save a checkpoint, stop".
 """
 
 import json
+import signal
 import time
 from dataclasses import asdict
 
@@ -117,3 +119,28 @@ def load_generator_state(G, path):
     arrays, meta = load_checkpoint(path)
     G.load_state_dict(unflatten_state("G/", arrays))
     return meta
+
+
+class _StopRequest:
+    """Ctrl-C (SIGINT) or SIGTERM: finish the current iteration, save, stop. A second Ctrl-C aborts."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = {}
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not in the main thread: signals cannot be caught here
+                pass
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
