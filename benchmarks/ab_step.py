@@ -13,7 +13,6 @@ that method ("auto" leaves it alone), so it measures what the choice buys.
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import common

@@ -20,8 +20,6 @@ import argparse
 import os
 import sys
 
-import numpy as np
-
 from minigan import backend
 from minigan.backend import BackendError
 from minigan.checkpoint import CheckpointError

@@ -34,7 +34,7 @@ def to_dot(tensor, names=None, rankdir="LR"):
     """The DOT text of the graph that produced ``tensor`` (see the module docstring for the picture)."""
     label_of = {id(t): name for name, t in (names or {}).items()}
     ids = {}                                                         # id(object) -> "t0", "f1", ...
-    lines = [f"digraph minigan {{", f"  rankdir={rankdir};",
+    lines = ["digraph minigan {", f"  rankdir={rankdir};",
              '  node [fontname="Helvetica", fontsize=10];']
 
     def node_id(obj, prefix):

@@ -17,8 +17,7 @@ import pytest
 
 import minigan as mg
 from minigan.checkpoint import save_checkpoint
-from minigan.evaluation import save_classifier, save_generator
-from minigan.models import build
+from minigan.evaluation import save_classifier
 from minigan.models.classifier import CIFAR10Classifier
 
 ROOT = Path(__file__).resolve().parents[1]
