@@ -55,6 +55,23 @@ def test_batch_norm_eval_uses_running_statistics(make, rng):
     assert mg.gradcheck(lambda a, g, b: F.batch_norm(a, g, b, running_mean, running_var, training=False), *inputs)
 
 
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("shape", [(6, 3), (4, 3, 3, 2)])
+def test_batch_norm_array_backward_is_the_tensor_backward(make, rng, shape, training):
+    """BatchNorm's backward is written twice: on arrays (first order) and with Tensor ops (what
+    create_graph=True runs). The same formula must give the same gradients, for a random upstream g."""
+    x, gamma, beta = (make(a, requires_grad=True) for a in
+                      (rng.standard_normal(shape) * 2 + 1, rng.standard_normal(3), rng.standard_normal(3)))
+    running = (make(rng.standard_normal(3)), make(rng.uniform(0.5, 2.0, 3))) if not training else (None, None)
+    g = make(rng.standard_normal(shape))
+    grads = {}
+    for create_graph in (False, True):
+        y = F.batch_norm(x, gamma, beta, *running, training=training)
+        grads[create_graph] = mg.grad(y, [x, gamma, beta], g, create_graph=create_graph)
+    for first, second in zip(grads[False], grads[True]):
+        assert np.allclose(np_(first.data), np_(second.data), rtol=1e-12, atol=1e-12)
+
+
 def test_batch_norm_errors(make):
     with pytest.raises(ValueError, match="more than one value per channel"):
         F.batch_norm(make(np.ones((1, 3))), make(np.ones(3)), make(np.zeros(3)), training=True)

@@ -18,10 +18,13 @@ x of its channel through mu and var. Summing the three paths (direct, via mu, vi
     dL/dgamma = sum(g * x_hat),   dL/dbeta = sum(g)
 (derivation: dx_hat/dx_j = (delta_ij - 1/M - x_hat_i x_hat_j / M) / sqrt(var + eps)).
 
-The backward is written once, with Tensor ops. x_hat and 1/sqrt(var + eps) depend on x: in a
-first-order backward they are the arrays forward saved, wrapped as constants; under create_graph=True
-they are recomputed from x with Tensor ops (``normalize``), so the recorded graph reaches x through
-them. (Recomputing costs one normalization, and only when a second derivative was asked for.)
+The backward is written twice, the same formula each time. ``backward_arrays`` runs it on raw
+arrays with the x_hat and 1/sqrt(var + eps) that forward saved, for the usual first-order step (two
+temporaries of x's size; the training step calls it about 15 times per iteration). ``backward`` writes
+it with Tensor ops, for create_graph=True: there x_hat and 1/sqrt(var + eps) depend on x, so they are
+recomputed from x (``normalize``) and the recorded graph reaches x through them. (Recomputing costs one
+normalization, and only when a second derivative was asked for.) The tests check the two against each
+other, against finite differences and against PyTorch.
 
 Synchronised statistics (``sync``, set by distributed.py for ``--sync-bn``): when W processes each
 hold one shard of the batch, the four per-channel sums above (sum x, sum (x - mu)^2, sum g,
@@ -69,7 +72,8 @@ class BatchNorm(Function):
             m = self._batch_size(x)
             mean = self._batch_sum(x.sum(axis=axes)) / m                      # (C,)
             centered = x - _per_channel(mean, x)                              # x's shape
-            var = self._batch_sum((centered * centered).sum(axis=axes)) / m   # (C,) biased
+            squares = centered * centered                                     # x's shape (y reuses it)
+            var = self._batch_sum(squares.sum(axis=axes)) / m                 # (C,) biased
             if self.running_mean is not None:
                 self.running_mean *= 1 - self.momentum
                 self.running_mean += self.momentum * mean
@@ -77,14 +81,19 @@ class BatchNorm(Function):
                 self.running_var += (self.momentum * m / max(m - 1, 1)) * var
         else:
             centered, var = x - _per_channel(self.running_mean, x), self.running_var
+            squares = None
         self.inv_std = 1 / xp.sqrt(var + self.eps)                            # (C,)
         self.x_hat = centered                                                 # (x - mu) / sqrt(var + eps),
         self.x_hat *= _per_channel(self.inv_std, x)                           # in place: no extra copy
-        return self.x_hat * _per_channel(gamma, x) + _per_channel(beta, x)
+        y = xp.multiply(self.x_hat, _per_channel(gamma, x), out=squares)      # into squares' memory
+        y += _per_channel(beta, x)                                            # y = gamma * x_hat + beta
+        return y
 
     def backward(self, g):
+        if not is_grad_enabled():                                             # the usual, first-order step
+            return self.backward_arrays(g.data)
         x, gamma, _ = self.inputs
-        if self.sync is not None and is_grad_enabled():
+        if self.sync is not None:
             raise NotImplementedError("batch_norm: a second derivative through synchronised statistics "
                                       "(--sync-bn) is not implemented; use per-rank statistics or LayerNorm")
         axes = _stat_axes(g)
@@ -94,22 +103,38 @@ class BatchNorm(Function):
         scale = _per_channel(gamma * inv_std, g)                              # gamma / sqrt(var + eps)
         if not self.training:
             return g * scale, g_gamma, g_beta
-        m, c = self._batch_size(g), g.shape[1]
-        sum_g_x_hat, sum_g = g_gamma, g_beta                                  # (C,) each
-        if self.sync is not None:                                             # both in one all-reduce
-            xp = get_array_module(g.data)
-            sums = constant(self._batch_sum(xp.concatenate([g_gamma.data, g_beta.data])))   # (2C,)
-            sum_g_x_hat, sum_g = sums[:c], sums[c:]
+        m, sum_g_x_hat, sum_g = self._batch_size(g), g_gamma, g_beta           # (C,) sums
         # scale * (g - x_hat * mean(g * x_hat) - mean(g))
         gx = (g - x_hat * _per_channel(sum_g_x_hat / m, g) - _per_channel(sum_g / m, g)) * scale
         return gx, g_gamma, g_beta
 
+    def backward_arrays(self, g):
+        """The formula of ``backward`` on raw arrays, for a first-order backward (no graph to record):
+        2 temporaries of x's size instead of 5, and no Tensor objects. The same lines, reordered:
+            dL/dx = g * scale - x_hat * (scale * mean(g * x_hat)) - scale * mean(g),  scale = gamma / sqrt(var + eps)
+        """
+        xp = get_array_module(g)
+        axes = _stat_axes(g)
+        work = g * self.x_hat                                                 # x's shape, reused below
+        g_gamma, g_beta = work.sum(axis=axes), g.sum(axis=axes)               # (C,) each
+        scale = self.inputs[1].data * self.inv_std                            # (C,) gamma / sqrt(var + eps)
+        gx = g * _per_channel(scale, g)                                       # x's shape
+        if not self.training:
+            return gx, g_gamma, g_beta
+        m, c = self._batch_size(g), g.shape[1]
+        sum_g_x_hat, sum_g = g_gamma, g_beta                                  # (C,) each
+        if self.sync is not None:                                             # both in one all-reduce
+            sums = self._batch_sum(xp.concatenate([g_gamma, g_beta]))         # (2C,)
+            sum_g_x_hat, sum_g = sums[:c], sums[c:]
+        xp.multiply(self.x_hat, _per_channel(scale * sum_g_x_hat / m, g), out=work)
+        gx -= work
+        gx -= _per_channel(scale * sum_g / m, g)
+        return gx, g_gamma, g_beta
+
     def normalized(self, x):
-        """x_hat and 1/sqrt(var + eps) as Tensors. First order: the arrays forward saved, as constants
-        (no extra work). With create_graph=True they depend on x, so they are recomputed from x with
-        Tensor ops: the graph of the backward then leads back to x through them."""
-        if not is_grad_enabled():
-            return constant(self.x_hat), constant(self.inv_std)
+        """x_hat and 1/sqrt(var + eps) as Tensors that depend on x (``backward`` runs with
+        create_graph=True only): recomputed from x with Tensor ops, so the graph of the backward leads
+        back to x through them. In eval mode the running statistics are constants."""
         if not self.training:                                                 # running statistics: constants
             inv_std = constant(self.inv_std)
             return (x - constant(_per_channel(self.running_mean, x))) * _per_channel(inv_std, x), inv_std
