@@ -75,3 +75,32 @@ def test_conv_transpose_table_times_every_definition_and_shows_the_choice():
     assert picks["cGAN G convT2"] == "subpixel" and picks["DCGAN convT4 / D conv1 dx"] == "scatter"
     table = convt.table([2], results)
     assert table.count("\n") == len(convt.SHAPES) + 1                       # header, rule, one row each
+
+
+def test_matmul_list_is_the_iteration_s_flops_and_its_conv_calls(monkeypatch):
+    """bench_matmuls' list of one DCGAN iteration: PyTorch's FLOP count, and the conv array calls
+    that minigan's real d_step + g_step make (counted at batch 4: the counts do not depend on it)."""
+    import bench_matmuls as bm
+    import minigan.ops.conv as conv
+
+    assert round(bm.matmul_gflop(bm.iteration_matmuls(64)), 2) == bench.GFLOP_PER_ITER_AT_64["executed"]["dcgan"]
+    listed = {}                                                       # before counting: it runs G and D
+    for net, i, kind, *_ in bm.iteration_matmuls(4):
+        if not (net == "G" and i == 0) and not (net == "D" and i == 4):      # the two Linear layers
+            listed[(net, kind)] = listed.get((net, kind), 0) + 1
+    calls = {"conv2d_array": 0, "conv_transpose2d_array": 0, "weight_grad": 0}
+
+    def counting(name, function):
+        def counted(*args, **kwargs):
+            calls[name] += 1
+            return function(*args, **kwargs)
+        return counted
+
+    for name in ("conv2d_array", "conv_transpose2d_array"):
+        monkeypatch.setattr(conv, name, counting(name, getattr(conv, name)))
+    monkeypatch.setattr(conv.Conv2dWeightGrad, "forward", counting("weight_grad", conv.Conv2dWeightGrad.forward))
+    bench.minigan_iteration({"model": "dcgan", "batch": 4, "backend": "numpy", "device": "cpu", "seed": 0})()
+
+    assert calls == {"conv2d_array": listed[("D", "forward")] + listed[("G", "dx")],
+                     "conv_transpose2d_array": listed[("G", "forward")] + listed[("D", "dx")],
+                     "weight_grad": listed[("D", "dW")] + listed[("G", "dW")]}
