@@ -5,7 +5,9 @@
 Reads what benchmarks/train_reference.py wrote under RUNS (``<framework>_seed<S>/scores.jsonl``, the
 epoch times in ``log.jsonl``, the generators ``G_epochNNN.npz``) and writes
 
-    RUNS/scores.json                     every score, by framework, seed and epoch
+    RUNS/scores.json                     every score, by framework, seed and epoch ("runs"), and
+                                         per epoch each framework's mean, sd and range over the
+                                         seeds, with a permutation test between them ("over_seeds")
     docs/images/reference_<model>_curves.png    FCD and KID per epoch, and the losses and D's outputs
                                                 per iteration, both frameworks overlaid
     docs/images/reference_<model>_samples.png   minigan's and PyTorch's generator at the last epoch
@@ -86,6 +88,55 @@ def markdown_table(table):
             row += [cell(m, "train_seconds", "{:.0f}"), cell(t, "train_seconds", "{:.0f}")]
             lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
+
+
+def permutation_p(a, b):
+    """Two-sided exact permutation test of "both lists come from one distribution", by the difference
+    of their means: the share of all ways to split a + b into groups of len(a) and len(b) whose
+    difference is at least as large as the observed one. With 3 seeds against 3 there are 20 splits,
+    so the smallest p it can give is 2/20 = 0.1: three seeds cannot show a difference at the 5 % level."""
+    from itertools import combinations
+
+    values, observed = list(a) + list(b), abs(np.mean(a) - np.mean(b))
+    splits = list(combinations(range(len(values)), len(a)))
+    extreme = 0
+    for group in splits:
+        first = [values[i] for i in group]
+        second = [values[i] for i in range(len(values)) if i not in group]
+        extreme += abs(np.mean(first) - np.mean(second)) >= observed - 1e-12
+    return extreme / len(splits)
+
+
+def seed_summary(table, key="fcd"):
+    """Per epoch, over the seeds that reached it: each framework's mean, standard deviation and range of
+    ``key``, and whether the two ranges overlap. Returns (rows as dicts, a Markdown table)."""
+    epochs = sorted({r["epoch"] for runs in table.values() for rows in runs.values() for r in rows})
+    rows, lines = [], [f"| epoch | seeds | {key.upper()} minigan: mean ± sd (range) | {key.upper()} PyTorch: "
+                       "mean ± sd (range) | PyTorch - minigan | ranges overlap | permutation p |",
+                       "|---|---|---|---|---|---|---|"]
+    for epoch in epochs:
+        values = {fw: [r[key] for rows in table.get(fw, {}).values() for r in rows if r["epoch"] == epoch]
+                  for fw in FRAMEWORKS}
+        m, t = values["minigan"], values["torch"]
+        if not m or not t:
+            continue
+        overlap = max(min(m), min(t)) <= min(max(m), max(t))
+        row = {"epoch": epoch, "n_minigan": len(m), "n_torch": len(t), "key": key,
+               "minigan_mean": float(np.mean(m)), "minigan_sd": float(np.std(m, ddof=1)) if len(m) > 1 else None,
+               "torch_mean": float(np.mean(t)), "torch_sd": float(np.std(t, ddof=1)) if len(t) > 1 else None,
+               "minigan_range": [min(m), max(m)], "torch_range": [min(t), max(t)], "ranges_overlap": overlap,
+               "permutation_p": permutation_p(m, t) if len(m) > 1 and len(t) > 1 else None}
+        rows.append(row)
+
+        def cell(fw):
+            sd = row[f"{fw}_sd"]
+            lo, hi = row[f"{fw}_range"]
+            return f"{row[f'{fw}_mean']:.1f}" + (f" ± {sd:.1f}" if sd is not None else "") + f" ({lo:.1f}-{hi:.1f})"
+
+        p_cell = "—" if row["permutation_p"] is None else f"{row['permutation_p']:.2f}"
+        lines.append(f"| {epoch} | {len(m)} + {len(t)} | {cell('minigan')} | {cell('torch')} | "
+                     f"{row['torch_mean'] - row['minigan_mean']:+.1f} | {'yes' if overlap else 'no'} | {p_cell} |")
+    return rows, "\n".join(lines)
 
 
 def _kid(r):
@@ -187,7 +238,9 @@ def main(argv=None):
     p.add_argument("--images", default=str(ROOT / "docs" / "images"), help="where the PNGs go")
     args = p.parse_args(argv)
     table, logs = collect(args.runs)
-    (Path(args.runs) / "scores.json").write_text(json.dumps(table, indent=1))
+    summary = {key: seed_summary(table, key) for key in ("fcd", "kid_mean")}
+    (Path(args.runs) / "scores.json").write_text(json.dumps(
+        {"runs": table, "over_seeds": {key: rows for key, (rows, _) in summary.items()}}, indent=1))
     model = json.loads(next(Path(args.runs).glob("*_seed*/run.json")).read_text())["config"]["model"]
     images = Path(args.images)
     images.mkdir(parents=True, exist_ok=True)
@@ -200,6 +253,8 @@ def main(argv=None):
     else:
         save_png(fig, images / f"reference_{model}_samples.png")
     print(markdown_table(table))
+    for key, (_, text) in summary.items():
+        print(f"\nover the seeds ({key}):\n{text}")
 
 
 if __name__ == "__main__":

@@ -104,3 +104,29 @@ def test_matmul_list_is_the_iteration_s_flops_and_its_conv_calls(monkeypatch):
     assert calls == {"conv2d_array": listed[("D", "forward")] + listed[("G", "dx")],
                      "conv_transpose2d_array": listed[("G", "forward")] + listed[("D", "dx")],
                      "weight_grad": listed[("D", "dW")] + listed[("G", "dW")]}
+
+
+def test_permutation_p_counts_the_splits_at_least_as_far_apart():
+    import plot_reference as pr
+
+    # 3 vs 3 fully separated: only the observed split and its mirror are as extreme, 2 of 20
+    assert pr.permutation_p([1.0, 2.0, 3.0], [10.0, 11.0, 12.0]) == pytest.approx(0.1)
+    assert pr.permutation_p([1.0, 2.0, 3.0], [1.0, 2.0, 3.0]) == pytest.approx(1.0)
+    # 1 vs 3, hand-counted: |mean difference| >= 4 for the split {a} = {10} only (4 splits)
+    assert pr.permutation_p([10.0], [1.0, 2.0, 3.0]) == pytest.approx(0.25)
+
+
+def test_seed_summary_gives_mean_sd_range_and_overlap_per_epoch():
+    import plot_reference as pr
+
+    def rows(*fcds):
+        return [{"epoch": e + 1, "fcd": f} for e, f in enumerate(fcds)]
+
+    table = {"minigan": {0: rows(500.0, 300.0), 1: rows(520.0, 310.0), 2: rows(540.0, 320.0)},
+             "torch": {0: rows(800.0, 305.0), 1: rows(820.0, 250.0), 2: rows(840.0)}}
+    summary, text = pr.seed_summary(table)
+    first, second = summary
+    assert first["minigan_mean"] == pytest.approx(520.0) and first["minigan_sd"] == pytest.approx(20.0)
+    assert first["ranges_overlap"] is False and first["permutation_p"] == pytest.approx(0.1)
+    assert second["n_torch"] == 2 and second["torch_range"] == [250.0, 305.0] and second["ranges_overlap"] is True
+    assert "| 1 | 3 + 3 | 520.0 ± 20.0 (500.0-540.0) | 820.0 ± 20.0 (800.0-840.0) | +300.0 | no | 0.10 |" in text

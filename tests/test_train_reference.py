@@ -125,7 +125,7 @@ def test_both_frameworks_start_from_the_same_weights_and_are_scored_alike(tmp_pa
     plot_reference.main(["--runs", str(tmp_path / "runs"), "--images", str(tmp_path / "images")])
     assert sorted(p.name for p in (tmp_path / "images").iterdir()) == ["reference_cgan_curves.png",
                                                                       "reference_cgan_samples.png"]
-    table = json.loads((tmp_path / "runs" / "scores.json").read_text())
+    table = json.loads((tmp_path / "runs" / "scores.json").read_text())["runs"]
     assert [r["epoch"] for r in table["torch"]["0"]] == [r["epoch"] for r in table["minigan"]["0"]] == [1]
     assert scores["torch"]["framework"] == "torch" and scores["minigan"]["epoch"] == 1
     for key in ("fcd", "kid_mean", "conditional_accuracy"):
