@@ -194,10 +194,15 @@ def main():
     p.add_argument("--iters", type=int, default=8, help="timed iterations per trial")
     p.add_argument("--list", action="store_true", help="print the matmuls of one iteration and stop")
     p.add_argument("--json", default=None, help="also write the raw results here")
+    p.add_argument("--quick", action="store_true", help="1 round, 1 warm-up, 2 iterations, batch 8 (a smoke test)")
+    p.add_argument("--write-docs", action="store_true", help="insert/replace the section in --docs-path")
+    p.add_argument("--docs-path", default=str(common.REPO_ROOT / "docs" / "benchmarks.md"))
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         return common.child_main(args.child, run_matmuls)
+    if args.quick:
+        args.rounds, args.warmup, args.iters, args.batch_sizes = 1, 1, 2, [8]
     if args.list:
         for batch in args.batch_sizes:
             print_list(batch)
@@ -222,7 +227,6 @@ def main():
     protocol = (f"protocol: {args.rounds} interleaved round(s) of (matmuls alone, minigan, PyTorch), a fresh "
                 f"process per trial, {args.warmup} warm-up + {args.iters} timed iterations; medians over "
                 f"all rounds; NumPy 2048^3 matmul {', '.join(f'{g:.0f}' for g in rates)} GFLOP/s before each round")
-    print("\n".join(common.machine_lines(machine, [f"command: `{common.command_line()}`", protocol])) + "\n")
     rows = []
     for batch in args.batch_sizes:
         med = {k: common.summarize([t for res in results[(batch, k)] for t in res["times"]])["median"]
@@ -233,9 +237,15 @@ def main():
                      f"{gflop / med['matmuls']:.0f}", f"{med['minigan']:.3f} s",
                      f"{med['matmuls'] / med['minigan']:.0%}", f"{med['torch']:.3f} s",
                      f"{med['matmuls'] / med['torch']:.2f}", f"{med['minigan'] / med['torch']:.2f}"])
-    print(common.markdown_table(
-        ["batch", "GFLOP of the list", "matmuls", "matmuls alone", "their GFLOP/s", "minigan iteration",
-         "matmuls' share", "PyTorch iteration", "matmuls alone / PyTorch", "minigan / PyTorch"], rows))
+    body = "\n".join([
+        "## The DCGAN iteration's matmuls alone (bench_matmuls.py)", "",
+        *common.machine_lines(machine, [f"command: `{common.command_line()}`", protocol]), "",
+        common.markdown_table(
+            ["batch", "GFLOP of the list", "matmuls", "matmuls alone", "their GFLOP/s", "minigan iteration",
+             "matmuls' share", "PyTorch iteration", "matmuls alone / PyTorch", "minigan / PyTorch"], rows)])
+    print(body)
+    if args.write_docs:
+        print(f"wrote section bench_matmuls of {common.write_docs_section(args.docs_path, 'bench_matmuls', body)}")
     if args.json:
         Path(args.json).write_text(json.dumps({f"{b}:{k}": v for (b, k), v in results.items()}, indent=1))
 
