@@ -4,6 +4,7 @@
     python benchmarks/bench_conv_transpose.py --backend cupy       # on a GPU (synchronized per call)
     python benchmarks/bench_conv_transpose.py --quick              # 1 round, 2 calls, batch 8
     python benchmarks/bench_conv_transpose.py --write-docs         # also update docs/benchmarks.md
+    python benchmarks/bench_conv_transpose.py --methods scatter subpixel      # the two array definitions
 
 What is timed: the array functions that the network calls (``conv_transpose2d_array``, "scatter", and
 ``conv_transpose2d_subpixel_array``, "subpixel", both re-exported by minigan/ops/conv.py), and the
@@ -69,14 +70,14 @@ def make_calls(batch, backend_name):
     return calls, picks
 
 
-def measure(batch, backend_name, rounds, warmup, iters):
+def measure(batch, backend_name, rounds, warmup, iters, methods=METHODS):
     """{(shape, method): [seconds]}, interleaved: round r runs every shape's methods in turn."""
     calls, picks = make_calls(batch, backend_name)
     sync = common.make_sync("cuda" if backend_name == "cupy" else "cpu", "minigan")
     times = {key: [] for key in calls}
     for r in range(rounds):
         for name, *_ in SHAPES:
-            order = METHODS if r % 2 == 0 else METHODS[::-1]          # alternate who goes first
+            order = methods if r % 2 == 0 else methods[::-1]          # alternate who goes first
             for method in order:
                 call = calls[name, method]
                 for _ in range(warmup):
@@ -97,7 +98,7 @@ def table(batches, results):
     for batch in batches:
         times, picks = results[batch]
         for name, c_in, c_out, h, k, *_ in SHAPES:
-            med = {m: common.summarize(times[name, m])["median"] for m in METHODS}
+            med = {m: common.summarize(times[name, m])["median"] for m in METHODS}   # None: not timed
             rows.append([str(batch), f"{name}: {c_in} -> {c_out}, {h}x{h}, k={k}",
                          *(common.fmt_s(med[m]) for m in METHODS),
                          f"{med['subpixel'] / med['scatter']:.2f}", picks[name]])
@@ -112,6 +113,7 @@ def main():
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--iters", type=int, default=5)
+    p.add_argument("--methods", nargs="+", choices=METHODS, default=METHODS, help="the definitions to time")
     p.add_argument("--quick", action="store_true", help="1 round, 1 warm-up, 2 calls, batch 8")
     p.add_argument("--out", help="also write the markdown section to this file")
     p.add_argument("--write-docs", action="store_true", help="insert/replace the section in --docs-path")
@@ -124,9 +126,13 @@ def main():
 
     mg.set_backend(args.backend)
     machine = common.describe_machine()
-    results = {b: measure(b, args.backend, args.rounds, args.warmup, args.iters) for b in args.batch_sizes}
+    if not {"scatter", "subpixel"} <= set(args.methods):
+        raise SystemExit("--methods: scatter and subpixel are always timed (the table divides them); add dilate or not")
+    results = {b: measure(b, args.backend, args.rounds, args.warmup, args.iters, args.methods)
+               for b in args.batch_sizes}
     extra = [f"command: `{common.command_line()}`",
-             f"protocol: one process; {args.rounds} rounds, in each every shape runs the three methods in turn "
+             f"protocol: one process; {args.rounds} rounds, in each every shape runs the methods "
+             f"({', '.join(args.methods)}) in turn "
              f"(order reversed every other round), {args.warmup} warm-up + {args.iters} timed calls each; "
              "medians over all rounds; forward only (the array function the network calls)"]
     title = f"## The three transposed convolutions, forward only ({args.backend})"

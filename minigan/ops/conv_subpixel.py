@@ -139,9 +139,11 @@ def fastest_conv_transpose(backend, c_in, c_out):
     process, interleaved, 2-core CPU, busy; one BLAS thread; batch 64 / 128; docs/benchmarks.md):
     the cGAN's 129->128, 128->128 (k=4) and 128->128 (k=3): 0.81-0.87 / 0.73-0.94; the DCGAN's
     512->256 ... 128->64 (C_in = 2 C_out): 0.94-1.17 / 1.07-1.34; 64->3 and 128->2: 8-43. Hence the
-    line at C_in <= 1.5 C_out: the cGAN's layers go sub-pixel, the DCGAN's stay scatter. (With two
-    BLAS threads on the busy machine the sub-pixel lost almost everywhere: each of its s*s matmuls
-    waits for the second thread to be scheduled, where scatter waits once.)
+    line at C_in <= 1.5 C_out: the cGAN's layers go sub-pixel, the DCGAN's stay scatter. With the
+    default two BLAS threads on a quiet machine (2026-12-02 18:00) the same line holds in all 16 rows:
+    cGAN 0.73-0.81 / 0.65-0.87, DCGAN 1.13-1.36 / 0.99-1.29, 64->3 and 128->2: 9-14. (On a busy
+    machine the sub-pixel lost almost everywhere with two threads: each of its s*s matmuls waits for
+    the second thread to be scheduled, where scatter waits once.)
 
     On CuPy (and the strict test backend) scatter: its col2im_blocks is 1 matmul + 5 kernels, the
     sub-pixel 4 matmuls + about 15 kernels, and a GPU running this model is limited by launches.
