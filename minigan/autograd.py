@@ -47,10 +47,10 @@ So a learner reads ONE backward per op. Three rules keep it differentiable:
    ``Conv2dWeightGrad(x, g)``, whose forward is the same im2col matmul as before (reusing the columns
    the forward saved) and whose backward is two convolutions; getitem's backward is ``ScatterAdd``
    (backward: getitem), sum's is ``BroadcastTo`` (backward: sum). Batch and layer norm keep their
-   fused formula; x_hat and 1/std, saved as arrays, are wrapped as constants in a first-order backward
-   and recomputed from x with Tensor ops only under create_graph=True (``ops/norm.py``: recomputing
-   costs one normalization, but only when a second derivative was asked for; a weak reference cannot
-   serve here, because x_hat is not the output of any op).
+   fused formula; x_hat and 1/std are recomputed from x with Tensor ops only under create_graph=True
+   (``ops/norm.py``: one normalization more, only when a second derivative was asked for; a weak
+   reference cannot serve, because x_hat is not the output of any op). Batch norm also has its formula
+   on raw arrays, ``backward_arrays``, which a first-order backward runs (fewer temporaries).
 
 ``trace()`` prints the ops a backward runs (named "in Tanh.backward: Mul ..."), ``detect_anomaly()``
 names the backward whose op produced a NaN, ``no_grad()`` works inside both.
