@@ -75,6 +75,11 @@ def test_conv_transpose_table_times_every_definition_and_shows_the_choice():
     assert picks["cGAN G convT2"] == "subpixel" and picks["DCGAN convT4 / D conv1 dx"] == "scatter"
     table = convt.table([2], results)
     assert table.count("\n") == len(convt.SHAPES) + 1                       # header, rule, one row each
+    # --methods scatter subpixel: dilate is not timed, its column shows a dash
+    times, picks = convt.measure(2, "numpy", rounds=1, warmup=0, iters=1, methods=["scatter", "subpixel"])
+    assert times[convt.SHAPES[0][0], "dilate"] == [] and len(times[convt.SHAPES[0][0], "subpixel"]) == 1
+    row = convt.table([2], {2: (times, picks)}).splitlines()[2]
+    assert row.split(" | ")[4] == "—"
 
 
 def test_matmul_list_is_the_iteration_s_flops_and_its_conv_calls(monkeypatch):
