@@ -11,7 +11,8 @@ epoch times in ``log.jsonl``, the generators ``G_epochNNN.npz``) and writes
     docs/images/reference_<model>_curves.png    FCD and KID per epoch, and the losses and D's outputs
                                                 per iteration, both frameworks overlaid
     docs/images/reference_<model>_samples.png   minigan's and PyTorch's generator at the last epoch
-                                                both reached, from the same noise, side by side
+                                                both reached, from the same noise, side by side,
+                                                one row per seed
 and prints the Markdown table of docs/results.md ("minigan vs PyTorch, same recipe").
 """
 
@@ -198,24 +199,29 @@ def curves_figure(table, logs, model, smooth=25):
     return fig
 
 
-def samples_figure(table, seed, n=32):
-    """Both frameworks' generators at the last epoch both reached for ``seed``, from the same z."""
+def samples_figure(table, seeds, n=32):
+    """Both frameworks' generators side by side, one row per seed, each at the last epoch both reached
+    for that seed, from the same z."""
     plt = _pyplot()
-    common = set.intersection(*({r["epoch"] for r in table[fw][seed]} for fw in FRAMEWORKS))
-    if not common:
+    rows = []
+    for seed in seeds:
+        common = set.intersection(*({r["epoch"] for r in table[fw][seed]} for fw in FRAMEWORKS))
+        if common:
+            rows.append((seed, max(common)))
+    if not rows:
         return None, None
-    epoch = max(common)
-    fig, axes = plt.subplots(1, 2, figsize=(9, 2.9))
-    for ax, fw in zip(axes, FRAMEWORKS):
-        path = next(r["generator"] for r in table[fw][seed] if r["epoch"] == epoch)
-        G, spec, _ = load_generator(path)
-        images, _ = sample_generator(G, n, spec["latent_dim"], spec["name"] == "cgan", seed=0)   # (n, C, H, W)
-        ax.imshow(image_grid(images, nrow=8))
-        ax.set_title(f"{FRAMEWORKS[fw][0]}, epoch {epoch}", fontsize=10)
-        ax.axis("off")
-    fig.suptitle(f"the same noise z into both generators (seed {seed}; cGAN: labels 0-9 in turn)", fontsize=9)
+    fig, axes = plt.subplots(len(rows), 2, figsize=(9, 2.9 * len(rows)), squeeze=False)
+    for (seed, epoch), row_axes in zip(rows, axes):
+        for ax, fw in zip(row_axes, FRAMEWORKS):
+            path = next(r["generator"] for r in table[fw][seed] if r["epoch"] == epoch)
+            G, spec, _ = load_generator(path)
+            images, _ = sample_generator(G, n, spec["latent_dim"], spec["name"] == "cgan", seed=0)   # (n, C, H, W)
+            ax.imshow(image_grid(images, nrow=8))
+            ax.set_title(f"{FRAMEWORKS[fw][0]}, seed {seed}, epoch {epoch}", fontsize=10)
+            ax.axis("off")
+    fig.suptitle("the same noise z into both generators (cGAN: labels 0-9 in turn)", fontsize=9)
     fig.tight_layout()
-    return fig, epoch
+    return fig, max(epoch for _, epoch in rows)
 
 
 def save_png(fig, path, max_bytes=200_000):
@@ -247,7 +253,7 @@ def main(argv=None):
     fig = curves_figure(table, logs, model)
     save_png(fig, images / f"reference_{model}_curves.png")
     seeds = set(table.get("minigan", {})) & set(table.get("torch", {}))
-    fig, epoch = samples_figure(table, min(seeds)) if seeds else (None, None)
+    fig, epoch = samples_figure(table, sorted(seeds)) if seeds else (None, None)
     if fig is None:
         print("no epoch scored in both frameworks yet: no samples figure")
     else:
