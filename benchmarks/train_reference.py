@@ -7,6 +7,7 @@
     ... --classifier runs/classifier_cifar10.npz --eval-n 5000
     # score (again) the generators a run left in OUT, e.g. with another judge or another n
     python benchmarks/train_reference.py --score --model dcgan --out OUT/torch --classifier C.npz
+    python benchmarks/train_reference.py --score --model dcgan --out OUT/*_seed? --classifier C.npz   # several
     # a smoke test, offline
     python benchmarks/train_reference.py --framework torch --model cgan --dataset fake --limit 256 --epochs 1
 
@@ -239,7 +240,9 @@ def parse_args(argv=None):
     p.add_argument("--data-dir", default=None, help="folder with the dataset files")
     p.add_argument("--dataset", choices=["real", "fake"], default="real", help="'fake': random images (smoke tests)")
     p.add_argument("--limit", type=int, default=None, help="use N training images: a random subset fixed by --seed (as the examples)")
-    p.add_argument("--out", required=True, help="output folder: G_epochNNN.npz, log.jsonl, scores.jsonl")
+    p.add_argument("--out", required=True, nargs="+",
+                   help="output folder: G_epochNNN.npz, log.jsonl, scores.jsonl (with --score: one or more "
+                        "run folders, scored by one judge that passes the real test images once)")
     p.add_argument("--classifier", default=None, help="judge checkpoint: score every epoch's G with it")
     p.add_argument("--eval-n", type=int, default=10000, help="generated images per score")
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (set OPENBLAS_NUM_THREADS too)")
@@ -248,6 +251,8 @@ def parse_args(argv=None):
         p.error("--score needs --classifier (the judge)")
     if not args.score and args.framework is None:
         p.error("--framework torch|minigan is required (or --score to score a finished run)")
+    if len(args.out) > 1 and not args.score:
+        p.error(f"--out: one folder to train into, got {len(args.out)} (several only with --score)")
     for key, value in DEFAULTS[args.model].items():
         if getattr(args, key) is None:
             setattr(args, key, value)
@@ -257,16 +262,17 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     spec = model_spec(args.model, args.latent_dim)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = Path(args.out[0])
     mg.set_backend("numpy")
     # the judge first: building the classifier draws from minigan's generator, which is seeded after it,
     # so a run with --classifier trains on the same random numbers as one without
     judge = (make_judge(args.classifier, DATASET[args.model], args.data_dir, args.dataset == "fake", args.eval_n,
                         seed=0) if args.classifier else None)
     if args.score:                                                   # no training: no data, run.json untouched
-        score_run(out, judge, args.classifier, args.eval_n)
+        for folder in args.out:
+            score_run(Path(folder), judge, args.classifier, args.eval_n)
         return
+    out.mkdir(parents=True, exist_ok=True)
     mg.manual_seed(args.seed)                                        # as cli.setup_backend: before build
     G_mg, D_mg = mg_build(spec)
     loader_args = argparse.Namespace(limit=args.limit, dataset=args.dataset, data_dir=args.data_dir, seed=args.seed,

@@ -145,14 +145,20 @@ def test_score_mode_rescores_a_finished_run_with_the_same_numbers(tmp_path):
     out = _tiny_run(tmp_path, "torch", "gan", "--classifier", str(judge), "--eval-n", "20")
     during = json.loads((out / "scores.jsonl").read_text())
     run_json = (out / "run.json").read_text()
-    ref.main(["--score", "--model", "gan", "--dataset", "fake", "--out", str(out), "--classifier", str(judge),
-              "--eval-n", "20"])
-    after = json.loads((out / "scores.jsonl").read_text())
-    assert (after["framework"], after["epoch"]) == ("torch", 1)
-    assert after["fcd"] == pytest.approx(during["fcd"], rel=1e-9)
+    copy = tmp_path / "copy"                                              # a second run folder, not scored yet
+    copy.mkdir()
+    (copy / "G_epoch001.npz").write_bytes((out / "G_epoch001.npz").read_bytes())
+    ref.main(["--score", "--model", "gan", "--dataset", "fake", "--out", str(out), str(copy),
+              "--classifier", str(judge), "--eval-n", "20"])              # one judge for both folders
+    for folder in (out, copy):
+        after = json.loads((folder / "scores.jsonl").read_text())
+        assert (after["framework"], after["epoch"]) == ("torch", 1)
+        assert after["fcd"] == pytest.approx(during["fcd"], rel=1e-9)
     assert (out / "run.json").read_text() == run_json                   # the training run's record is kept
     with pytest.raises(SystemExit):
         ref.parse_args(["--model", "gan", "--out", str(out)])             # neither --framework nor --score
+    with pytest.raises(SystemExit):
+        ref.parse_args(["--framework", "torch", "--out", str(out), str(copy)])   # two folders to train into
 
 
 def test_init_torch_draws_other_weights_from_the_same_distribution(tmp_path):
