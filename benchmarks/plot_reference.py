@@ -58,7 +58,11 @@ def collect(runs):
                 rows.append({**r, "train_seconds": seconds.get(r["epoch"]),
                              "generator": str(run / f"G_epoch{r['epoch']:03d}.npz")})
         table.setdefault(framework, {})[int(seed)] = sorted(rows, key=lambda r: r["epoch"])
-        logs.setdefault(framework, {})[int(seed)] = read_log(run / "log.jsonl")
+        records = read_log(run / "log.jsonl")
+        scored = [r["iteration"] for r in rows if r.get("iteration")]
+        if scored:   # a run stopped after its last scored epoch: the iterations it began after it are cut off
+            records = [r for r in records if r["iteration"] <= max(scored)]
+        logs.setdefault(framework, {})[int(seed)] = records
     if not table:
         raise SystemExit(f"no <framework>_seed<S>/log.jsonl under {runs}: run benchmarks/reference_runs.sh first")
     return table, logs
