@@ -116,7 +116,8 @@ def seed_summary(table, key="fcd"):
     """Per epoch, over the seeds that reached it: each framework's mean, standard deviation and range of
     ``key``, and whether the two ranges overlap. Returns (rows as dicts, a Markdown table)."""
     epochs = sorted({r["epoch"] for runs in table.values() for rows in runs.values() for r in rows})
-    rows, lines = [], [f"| epoch | seeds | {key.upper()} minigan: mean ± sd (range) | {key.upper()} PyTorch: "
+    name = {"fcd": "FCD", "kid_mean": "KID x 1000"}.get(key, key)
+    rows, lines = [], [f"| epoch | seeds | {name} minigan: mean ± sd (range) | {name} PyTorch: "
                        "mean ± sd (range) | PyTorch - minigan | ranges overlap | permutation p |",
                        "|---|---|---|---|---|---|---|"]
     for epoch in epochs:
@@ -181,8 +182,19 @@ def curves_figure(table, logs, model, smooth=25):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
-    if len(scores) == 2:
-        axes[0][2].axis("off")
+    if len(scores) == 2:                                             # the free panel: FCD over the seeds
+        ax, rows = axes[0][2], seed_summary(table)[0]                 # epochs that both frameworks reached
+        for shift, (fw, (label, colour)) in zip((-0.04, 0.04), FRAMEWORKS.items()):
+            epochs = np.array([r["epoch"] for r in rows]) + shift
+            mean = np.array([r[f"{fw}_mean"] for r in rows])
+            lo, hi = (np.array([r[f"{fw}_range"][i] for r in rows]) for i in (0, 1))
+            ax.errorbar(epochs, mean, yerr=[mean - lo, hi - mean], fmt="o-", color=colour, capsize=4,
+                        label=f"{label}, mean of {rows[0][f'n_{fw}'] if rows else 0} seeds")
+        ax.set_title("FCD, mean over the seeds (bars: min-max)", fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
     shortest = min(len(records) for runs in logs.values() for records in runs.values())
     k = max(1, min(smooth, shortest // 5))                          # one window for every line
     for ax, (key, title) in zip(axes[1], losses):
@@ -203,9 +215,10 @@ def curves_figure(table, logs, model, smooth=25):
     return fig
 
 
-def samples_figure(table, seeds, n=32):
+def samples_figure(table, seeds, n=None):
     """Both frameworks' generators side by side, one row per seed, each at the last epoch both reached
-    for that seed, from the same z."""
+    for that seed, from the same z (n images per panel: 32 for one seed, 16 for several)."""
+    n = n or (32 if len(seeds) == 1 else 16)
     plt = _pyplot()
     rows = []
     for seed in seeds:
@@ -214,7 +227,7 @@ def samples_figure(table, seeds, n=32):
             rows.append((seed, max(common)))
     if not rows:
         return None, None
-    fig, axes = plt.subplots(len(rows), 2, figsize=(9, 2.9 * len(rows)), squeeze=False)
+    fig, axes = plt.subplots(len(rows), 2, figsize=(9, (0.4 + 0.31 * n / 8 * 2) * len(rows) + 0.3), squeeze=False)
     for (seed, epoch), row_axes in zip(rows, axes):
         for ax, fw in zip(row_axes, FRAMEWORKS):
             path = next(r["generator"] for r in table[fw][seed] if r["epoch"] == epoch)
