@@ -25,13 +25,14 @@ virtualenv, because DeZero 0.0.13 needs NumPy < 1.24 (``import dezero`` evaluate
 that NumPy 1.24 removed):
 
     python -m venv /work/bench_venv
-    /work/bench_venv/bin/pip install numpy==1.23.5 matplotlib    # dezero imports matplotlib.pyplot
-    /work/bench_venv/bin/pip install --no-build-isolation chainer==7.8.1 dezero
+    /work/bench_venv/bin/pip install "setuptools<70" wheel numpy==1.23.5 "matplotlib<3.9"  # dezero imports pyplot
+    /work/bench_venv/bin/pip install --no-build-isolation chainer==7.8.1 dezero==0.0.13
     /work/bench_venv/bin/python benchmarks/numpy_frameworks.py   # check: parameter counts, finite losses
 
 (Chainer 7.8.1 is a source distribution whose setup.py imports pkg_resources, which the newest
 setuptools in an isolated build no longer has. --no-build-isolation builds it with the venv's own
-setuptools.)
+setuptools, pinned below 70 because later ones dropped pkg_resources too; a matplotlib of 3.9 or later
+would pull in NumPy 2.)
 """
 
 import math
