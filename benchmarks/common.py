@@ -147,6 +147,29 @@ def blas_name():
         return "unknown BLAS"
 
 
+def blas_kernel():
+    """The kernel family OpenBLAS picked at load time, e.g. "SkylakeX" (AVX-512) or "Haswell" (AVX2).
+
+    OpenBLAS chooses it from the CPU unless the environment variable OPENBLAS_CORETYPE names one; on
+    some machines that variable is set for all programs, and it can halve matmul throughput, so the
+    benchmark tables say which kernel ran. None when NumPy's BLAS is not OpenBLAS (or on non-Linux)."""
+    import ctypes
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line}
+    except OSError:
+        return None
+    for path in sorted(paths):
+        library = ctypes.CDLL(path)
+        for symbol in ("openblas_get_corename", "scipy_openblas_get_corename64_",
+                       "scipy_openblas_get_corename"):
+            function = getattr(library, symbol, None)
+            if function is not None:
+                function.restype = ctypes.c_char_p
+                return function().decode()
+    return None
+
+
 def package_version(name):
     """Version of an installed distribution without importing it (torch imports in seconds)."""
     for dist in (name,) if name != "cupy" else ("cupy", "cupy-cuda13x", "cupy-cuda12x", "cupy-cuda11x"):
@@ -166,6 +189,8 @@ def describe_machine():
         "python": platform.python_version(),
         "numpy": np.__version__,
         "blas": blas_name(),
+        "blas_kernel": blas_kernel(),
+        "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
         "torch": package_version("torch"),
         "cupy": package_version("cupy"),
     }
@@ -178,7 +203,11 @@ def machine_lines(info, extra=()):
         f"- date: {info['date']}",
         f"- CPU: {info['cpu']}, {info['cores']} usable cores; load average at start "
         f"{' / '.join(str(x) for x in info['load_average'])} (1 / 5 / 15 min)",
-        f"- Python {info['python']}, NumPy {info['numpy']} ({info['blas']})"
+        f"- Python {info['python']}, NumPy {info['numpy']} ({info['blas']}"
+        + (f", {info['blas_kernel']} kernels" if info.get("blas_kernel") else "")
+        + (f", OPENBLAS_CORETYPE={info['openblas_coretype']} set in the environment"
+           if info.get("openblas_coretype") else "")
+        + ")"
         + (f", PyTorch {info['torch']}" if info.get("torch") else "")
         + (f", CuPy {info['cupy']}" if info.get("cupy") else ""),
     ]

@@ -4,7 +4,7 @@ Reading order: backend -> autograd -> ops -> tensor -> functional -> nn -> optim
 Start with ``minigan/backend.py``. The names below are the public API (see docs/reading-guide.md).
 """
 
-from minigan import optim
+from minigan import nn, optim
 from minigan.autograd import detect_anomaly, grad, is_grad_enabled, no_grad, trace
 from minigan.backend import get_backend, manual_seed, set_backend, to_numpy
 from minigan.gradcheck import gradcheck, gradgradcheck
@@ -15,6 +15,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "cat", "detect_anomaly", "draw_graph", "get_backend", "grad", "gradcheck", "gradgradcheck",
-    "is_grad_enabled", "manual_seed", "no_grad", "ones", "optim", "randn", "set_backend", "tensor", "to_dot",
+    "is_grad_enabled", "manual_seed", "nn", "no_grad", "ones", "optim", "randn", "set_backend", "tensor", "to_dot",
     "to_numpy", "trace", "zeros",
 ]

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import minigan as mg
 import minigan.functional as F
 import reference as ref
-from minigan.ops.conv import (CONV_TRANSPOSE_METHODS, Conv2d, Conv2dKn2row, col2im_blocks, col2im_per_tap,
+from minigan.ops.conv import (CONV_TRANSPOSE_METHODS, Conv2d, Conv2dKn2row, col2im, col2im_blocks, col2im_per_tap,
                               conv_output_size, conv_transpose2d_array, conv_transpose_output_size,
                               explain_conv_transpose, fastest_conv_transpose, prefers_kn2row)
 from minigan.ops.conv_subpixel import conv_transpose2d_subpixel_array, subpixel_phases
@@ -225,19 +225,26 @@ def test_adjoint_identity(make, case, extra):
 @settings(**SETTINGS)
 @given(case=conv_transpose_cases())
 def test_col2im_blocks_equal_one_add_per_tap(case):
-    """The two col2im loops (per tap on NumPy, in s x s blocks on CuPy) give the same image."""
-    n, c, h, w, k, s, op = (case[key] for key in ("n", "c_out", "h", "w", "k", "s", "op"))
+    """The two col2im loops (per tap on NumPy, cropping as it adds; in s x s blocks on CuPy, then a
+    crop) give the same image, and both equal a plain loop that stamps every window, then crops."""
+    assume(_output_size_ok(case))
+    n, c, h, w, k, s, p, op = (case[key] for key in ("n", "c_out", "h", "w", "k", "s", "p", "op"))
     taps = np.random.default_rng(case["seed"]).standard_normal((c, k, k, h, w, n))   # (C, k, k, h, w, N)
     h_full, w_full = (h - 1) * s + k + op[0], (w - 1) * s + k + op[1]
-    per_tap = col2im_per_tap(np, taps, s, h_full, w_full)            # (N, C, h_full, w_full)
-    blocks = col2im_blocks(np, taps, s, h_full, w_full)
-    assert per_tap.shape == blocks.shape == (n, c, h_full, w_full)
-    np.testing.assert_allclose(blocks, per_tap, rtol=0, atol=1e-12)
-    ref_stamp = np.zeros((c, h_full, w_full, n))                     # and both equal a plain stamp loop
+    h_out, w_out = h_full - 2 * p, w_full - 2 * p
+    per_tap = col2im_per_tap(np, taps, s, p, h_out, w_out)          # (N, C, h_out, w_out)
+    blocks = col2im_blocks(np, taps, s, h_full, w_full)              # (N, C, h_full, w_full)
+    assert per_tap.shape == (n, c, h_out, w_out) and blocks.shape == (n, c, h_full, w_full)
+    ref_stamp = np.zeros((c, h_full, w_full, n))
     for i in range(h):
         for j in range(w):
             ref_stamp[:, i * s:i * s + k, j * s:j * s + k] += taps[:, :, :, i, j]
-    np.testing.assert_allclose(per_tap, ref_stamp.transpose(3, 0, 1, 2), rtol=0, atol=1e-12)
+    ref_stamp = ref_stamp.transpose(3, 0, 1, 2)                      # (N, C, h_full, w_full)
+    np.testing.assert_allclose(blocks, ref_stamp, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(per_tap, ref_stamp[:, :, p:p + h_out, p:p + w_out], rtol=0, atol=1e-12)
+    # the same through col2im, which picks the loop by backend (the blocks one for any other backend)
+    cols = taps.reshape(c * k * k, h * w * n)
+    np.testing.assert_array_equal(col2im(cols, n, c, h, w, k, s, p, h_out, w_out), per_tap)
 
 
 @settings(**SETTINGS)

@@ -37,34 +37,54 @@ def im2col(x, k, stride, padding):
     return windows.reshape(c * k * k, h_out * w_out * n)            # the one copy
 
 
-def col2im(cols, n, c, h_in, w_in, k, stride, h_full, w_full):
-    """Scatter-add columns back into an image: the adjoint of im2col (without its padding).
+def col2im(cols, n, c, h_in, w_in, k, stride, padding, h_out, w_out):
+    """Scatter-add columns back into an image and crop the padding: the adjoint of im2col.
 
-    cols (C*k*k, h_in*w_in*N) -> (N, C, h_full, w_full). Column (c, a, b) of window (i, j) is added
-    at pixel (i*s + a, j*s + b). Two loops give the same sums, and each backend runs the faster one:
+    cols (C*k*k, h_in*w_in*N) -> (N, C, h_out, w_out). Column (c, a, b) of window (i, j) is added at
+    pixel (i*s + a - p, j*s + b - p); what lands in the p-wide border (im2col's zero padding) is
+    dropped. Two loops give the same sums, and each backend runs the faster one:
 
-    - ``col2im_per_tap`` (NumPy): one strided add per tap (a, b), k^2 of them. Each add streams
-      through memory in order, which is what a CPU does best.
-    - ``col2im_blocks`` (CuPy, any other backend): ceil(k/s)^2 adds (4 instead of 16 for k=4, s=2).
-      On a GPU every add is a kernel launch whose host-side cost (tens of microseconds) is far above
-      its arithmetic, so fewer, bigger adds win; on the CPU the same loop is 2-3x slower, because its
-      six-dimensional views read memory in short jumps.
+    - ``col2im_per_tap`` (NumPy): one strided add per tap (a, b), k^2 of them, each of only the
+      windows whose tap lands inside the crop. Each add streams through memory in order, which is
+      what a CPU does best.
+    - ``col2im_blocks`` (CuPy, any other backend): ceil(k/s)^2 adds (4 instead of 16 for k=4, s=2)
+      into the uncropped image, then the crop. On a GPU every add is a kernel launch whose host-side
+      cost (tens of microseconds) is far above its arithmetic, so fewer, bigger adds win; on the CPU
+      the same loop is 2-3x slower, because its six-dimensional views read memory in short jumps.
     """
-    loop = col2im_per_tap if backend_of(cols) == "numpy" else col2im_blocks
-    return loop(get_array_module(cols), cols.reshape(c, k, k, h_in, w_in, n), stride, h_full, w_full)
+    taps = cols.reshape(c, k, k, h_in, w_in, n)                      # (C, k, k, h_in, w_in, N) view
+    if backend_of(cols) == "numpy":
+        return col2im_per_tap(get_array_module(cols), taps, stride, padding, h_out, w_out)
+    full = col2im_blocks(get_array_module(cols), taps, stride,        # (N, C, (h_in-1)s+k+op, ...)
+                         h_out + 2 * padding, w_out + 2 * padding)
+    return full[:, :, padding:padding + h_out, padding:padding + w_out]
 
 
-def col2im_per_tap(xp, taps, s, h_full, w_full):
-    """taps (C, k, k, h_in, w_in, N) -> (N, C, h_full, w_full): one strided add per tap (a, b).
+def windows_inside(a, s, p, n_in, n_out):
+    """Tap a of window i lands on output row i*s + a - p. Returns (i0, i1, first row): the windows
+    i0 <= i < i1 whose tap a lands inside 0 <= row < n_out, and the row window i0's tap lands on."""
+    i0 = max(0, -(-(p - a) // s))                                   # ceil((p - a) / s): row >= 0
+    i1 = min(n_in, -(-(n_out + p - a) // s))                         # row < n_out
+    return i0, i1, i0 * s + a - p
 
+
+def col2im_per_tap(xp, taps, s, p, h_out, w_out):
+    """taps (C, k, k, h_in, w_in, N) -> (N, C, h_out, w_out): one strided add per tap (a, b).
+
+    Tap (a, b) of window (i, j) goes to pixel (i*s + a - p, j*s + b - p); the windows whose tap falls
+    in the cropped border are left out of that tap's add, so nothing is computed only to be cropped,
+    and the result is a view of contiguous (C, h_out, w_out, N) memory, like every activation.
     Within one tap no two windows hit the same pixel, so the loop is deterministic (no atomic adds).
     """
     c, k, _, h_in, w_in, n = taps.shape
-    out = xp.zeros((c, h_full, w_full, n), dtype=taps.dtype)        # (C, H_full, W_full, N)
+    out = xp.zeros((c, h_out, w_out, n), dtype=taps.dtype)          # (C, H_out, W_out, N)
     for a in range(k):
+        i0, i1, row = windows_inside(a, s, p, h_in, h_out)
         for b in range(k):
-            out[:, a:a + s * h_in:s, b:b + s * w_in:s, :] += taps[:, a, b]
-    return out.transpose(3, 0, 1, 2)                                 # (N, C, H_full, W_full) view
+            j0, j1, col = windows_inside(b, s, p, w_in, w_out)
+            if i0 < i1 and j0 < j1:
+                out[:, row:row + s * (i1 - i0):s, col:col + s * (j1 - j0):s, :] += taps[:, a, b, i0:i1, j0:j1]
+    return out.transpose(3, 0, 1, 2)                                 # (N, C, H_out, W_out) view
 
 
 def col2im_blocks(xp, taps, s, h_full, w_full):
@@ -100,7 +120,7 @@ def conv2d_array(x, weight, stride, padding):
 
 
 def conv_transpose2d_array(x, weight, stride, padding, output_padding):
-    """Transposed conv on raw arrays, "scatter" definition: crop(col2im(W^T @ x)).
+    """Transposed conv on raw arrays, "scatter" definition: col2im(W^T @ x), cropped by p.
 
     x (N, C_in, H, W), weight (C_in, C_out, k, k), output_padding (op_h, op_w).
     """
@@ -111,6 +131,4 @@ def conv_transpose2d_array(x, weight, stride, padding, output_padding):
     h_out = conv_transpose_output_size(h, k, stride, padding, op_h)
     w_out = conv_transpose_output_size(w, k, stride, padding, op_w)
     cols = weight.reshape(c_in, -1).T @ x2                           # (C_out*k*k, H*W*N)
-    full = col2im(cols, n, c_out, h, w, k, stride,                   # (N, C_out, (H-1)s+k+op, ...)
-                  (h - 1) * stride + k + op_h, (w - 1) * stride + k + op_w)
-    return full[:, :, padding:padding + h_out, padding:padding + w_out]   # crop p from each side
+    return col2im(cols, n, c_out, h, w, k, stride, padding, h_out, w_out)   # (N, C_out, H_out, W_out)
