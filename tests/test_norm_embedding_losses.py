@@ -232,3 +232,25 @@ def test_bce_shape_mismatch(make):
         F.binary_cross_entropy(make(np.full((4, 1), 0.5)), make(np.ones(4)))
     with pytest.raises(ValueError, match=r"\(4, 1\).*\(4,\)"):
         F.binary_cross_entropy_with_logits(make(np.zeros((4, 1))), make(np.ones(4)))
+
+
+@pytest.mark.parametrize("layout", ["NCHW view of CHWN memory", "contiguous NCHW", "(N, C)", "strided slice"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sum_per_channel_equals_numpy_sum_in_every_layout(layout, dtype):
+    """BatchNorm's per-channel sums (a matrix-vector product with ones where the layout allows it, else
+    ``sum``) are NumPy's sums, whatever the memory layout of x."""
+    from minigan.ops.norm import sum_per_channel
+    rng = np.random.default_rng(0)
+    if layout == "NCHW view of CHWN memory":
+        x = rng.standard_normal((5, 4, 3, 6)).astype(dtype).transpose(3, 0, 1, 2)   # (6, 5, 4, 3)
+    elif layout == "contiguous NCHW":
+        x = rng.standard_normal((6, 5, 4, 3)).astype(dtype)
+    elif layout == "(N, C)":
+        x = rng.standard_normal((7, 5)).astype(dtype)
+    else:
+        x = rng.standard_normal((6, 5, 8, 3)).astype(dtype)[:, :, ::2]
+    axes = (0,) if x.ndim == 2 else (0, 2, 3)
+    expected = x.astype(np.float64).sum(axis=axes)
+    got = sum_per_channel(x)
+    assert got.shape == (x.shape[1],) and got.dtype == dtype
+    np.testing.assert_allclose(got, expected, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-5)

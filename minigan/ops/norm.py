@@ -45,6 +45,31 @@ def _stat_axes(x):
     return (0,) if x.ndim == 2 else (0, 2, 3)
 
 
+def sum_per_channel(x):
+    """(C,) sums of x (N, C) or (N, C, H, W) over every axis but the channel axis.
+
+    The same sums as ``x.sum(axis=(0, 2, 3))``, written as a matrix-vector product with a vector of
+    ones: x viewed as a (C, M) matrix, times (M,) ones. Why: NumPy's float32 reduction runs on one
+    core and reads memory 4-6x slower than BLAS's matrix-vector loop (SIMD, every core); measured on
+    the 2-core CPU, (128, 16, 16, 128) floats: 650 us by ``sum``, 116 us by the product. Every
+    activation of a conv is an NCHW view of (C, H, W, N) memory (ops/conv.py), where the (C, M) matrix
+    is free. A plain NCHW array (a Linear's output reshaped) is summed over N by the product, then
+    over H*W; any other layout would need a copy, so it keeps ``sum``.
+    """
+    xp = get_array_module(x)
+    n, c = x.shape[:2]
+    if x.ndim == 2:                                                           # (N, C)
+        return xp.ones(n, dtype=x.dtype) @ x                                  # (N,) @ (N, C) -> (C,)
+    rows = x.transpose(1, 2, 3, 0)                                            # (C, H, W, N)
+    if rows.flags.c_contiguous:
+        m = x.size // c
+        return rows.reshape(c, m) @ xp.ones(m, dtype=x.dtype)                 # (C, M) @ (M,) -> (C,)
+    if x.flags.c_contiguous:
+        per_pixel = xp.ones(n, dtype=x.dtype) @ x.reshape(n, -1)              # (N,) @ (N, C*H*W)
+        return per_pixel.reshape(c, -1).sum(axis=1)                           # (C, H*W) -> (C,)
+    return x.sum(axis=_stat_axes(x))
+
+
 def _per_channel(v, x):
     """(C,) -> (1, C) or (1, C, 1, 1), to broadcast against x."""
     return v.reshape((1, -1) + (1,) * (x.ndim - 2))
@@ -67,13 +92,12 @@ class BatchNorm(Function):
 
     def forward(self, x, gamma, beta):
         xp = get_array_module(x)
-        axes = _stat_axes(x)
         if self.training:
             m = self._batch_size(x)
-            mean = self._batch_sum(x.sum(axis=axes)) / m                      # (C,)
+            mean = self._batch_sum(sum_per_channel(x)) / m                     # (C,)
             centered = x - _per_channel(mean, x)                              # x's shape
             squares = centered * centered                                     # x's shape (y reuses it)
-            var = self._batch_sum(squares.sum(axis=axes)) / m                 # (C,) biased
+            var = self._batch_sum(sum_per_channel(squares)) / m               # (C,) biased
             if self.running_mean is not None:
                 self.running_mean *= 1 - self.momentum
                 self.running_mean += self.momentum * mean
@@ -114,9 +138,8 @@ class BatchNorm(Function):
             dL/dx = g * scale - x_hat * (scale * mean(g * x_hat)) - scale * mean(g),  scale = gamma / sqrt(var + eps)
         """
         xp = get_array_module(g)
-        axes = _stat_axes(g)
         work = g * self.x_hat                                                 # x's shape, reused below
-        g_gamma, g_beta = work.sum(axis=axes), g.sum(axis=axes)               # (C,) each
+        g_gamma, g_beta = sum_per_channel(work), sum_per_channel(g)           # (C,) each
         scale = self.inputs[1].data * self.inv_std                            # (C,) gamma / sqrt(var + eps)
         gx = g * _per_channel(scale, g)                                       # x's shape
         if not self.training:
