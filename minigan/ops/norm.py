@@ -107,9 +107,10 @@ class BatchNorm(Function):
             centered, var = x - _per_channel(self.running_mean, x), self.running_var
             squares = None
         self.inv_std = 1 / xp.sqrt(var + self.eps)                            # (C,)
-        self.x_hat = centered                                                 # (x - mu) / sqrt(var + eps),
-        self.x_hat *= _per_channel(self.inv_std, x)                           # in place: no extra copy
-        y = xp.multiply(self.x_hat, _per_channel(gamma, x), out=squares)      # into squares' memory
+        # x_hat = centered * inv_std is never stored: inv_std is one number per channel, so it folds
+        # into the per-channel factors here and in backward_arrays (one pass over x fewer).
+        self.centered = centered                                              # x - mu, x's shape
+        y = xp.multiply(centered, _per_channel(gamma * self.inv_std, x), out=squares)   # into squares' memory
         y += _per_channel(beta, x)                                            # y = gamma * x_hat + beta
         return y
 
@@ -136,10 +137,12 @@ class BatchNorm(Function):
         """The formula of ``backward`` on raw arrays, for a first-order backward (no graph to record):
         2 temporaries of x's size instead of 5, and no Tensor objects. The same lines, reordered:
             dL/dx = g * scale - x_hat * (scale * mean(g * x_hat)) - scale * mean(g),  scale = gamma / sqrt(var + eps)
+        with x_hat = centered * inv_std, and inv_std moved into the per-channel factors.
         """
         xp = get_array_module(g)
-        work = g * self.x_hat                                                 # x's shape, reused below
-        g_gamma, g_beta = sum_per_channel(work), sum_per_channel(g)           # (C,) each
+        work = g * self.centered                                              # x's shape, reused below
+        g_gamma = sum_per_channel(work) * self.inv_std                        # (C,) sum(g * x_hat)
+        g_beta = sum_per_channel(g)                                           # (C,) sum(g)
         scale = self.inputs[1].data * self.inv_std                            # (C,) gamma / sqrt(var + eps)
         gx = g * _per_channel(scale, g)                                       # x's shape
         if not self.training:
@@ -149,7 +152,7 @@ class BatchNorm(Function):
         if self.sync is not None:                                             # both in one all-reduce
             sums = self._batch_sum(xp.concatenate([g_gamma, g_beta]))         # (2C,)
             sum_g_x_hat, sum_g = sums[:c], sums[c:]
-        xp.multiply(self.x_hat, _per_channel(scale * sum_g_x_hat / m, g), out=work)
+        xp.multiply(self.centered, _per_channel(scale * sum_g_x_hat / m * self.inv_std, g), out=work)
         gx -= work
         gx -= _per_channel(scale * sum_g / m, g)
         return gx, g_gamma, g_beta
