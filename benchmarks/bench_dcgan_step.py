@@ -26,6 +26,7 @@ machine's float32 matmul throughput (NumPy, 2048^3); the best value sets the mat
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -102,7 +103,7 @@ def run_minigan(spec):
     import minigan as mg
 
     result = {"times": time_iterations(minigan_iteration(spec), spec["warmup"], spec["iters"]),
-              "version": mg.__version__}
+              "version": mg.__version__, "blas_kernel": common.blas_kernel()}
     # minigan must never import torch; its trial process is also the check
     assert "torch" not in sys.modules, "the minigan package imported torch"
     if spec["device"] == "cuda":
@@ -177,7 +178,8 @@ def run_numpy_framework(spec):
     images, _ = example_arrays(spec["model"], spec["batch"], spec["seed"])
     iteration, info = nf.build_iteration(spec["framework"], images, spec["seed"])
     return {"times": time_iterations(iteration, spec["warmup"], spec["iters"]), "version": info["version"],
-            "numpy": np.__version__, "numpy_matmul_gflops": gflops, "python": sys.executable}
+            "numpy": np.__version__, "numpy_matmul_gflops": gflops, "python": sys.executable,
+            "blas_kernel": common.blas_kernel(), "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE")}
 
 
 def run_trial(spec):
@@ -196,6 +198,19 @@ def run_trial(spec):
 VALID_PAIRS = {"minigan": ("numpy", "cupy"), "torch": ("cpu", "cuda"), "chainer": ("cpu",), "dezero": ("cpu",)}
 NUMPY_FRAMEWORKS = ("chainer", "dezero")                             # in benchmarks/numpy_frameworks.py
 NAMES = {"minigan": "minigan", "torch": "PyTorch", "chainer": "Chainer", "dezero": "DeZero"}
+
+
+def parse_envs(values):
+    """{framework: {name: value}} from --env FW:NAME=VALUE (an empty VALUE unsets NAME for FW's trials)."""
+    envs = {}
+    for value in values or []:
+        fw, sep, assignment = value.partition(":")
+        name, eq, setting = assignment.partition("=")
+        if not (sep and eq and name) or fw not in VALID_PAIRS:
+            raise SystemExit(f"bad --env {value!r}: use FW:NAME=VALUE with FW one of {', '.join(VALID_PAIRS)}, "
+                             "e.g. chainer:OPENBLAS_CORETYPE=SkylakeX")
+        envs.setdefault(fw, {})[name] = setting
+    return envs
 
 
 def parse_pythons(values):
@@ -322,6 +337,9 @@ def report(args, pairs, trials, cpu_gflops, machine):
         if ok:
             extra.append(
                 f"{NAMES[fw]}: benchmarks/numpy_frameworks.py run by {ok[0]['python']} (NumPy {ok[0]['numpy']}, "
+                f"OpenBLAS kernels {ok[0].get('blas_kernel')}"
+                + (f" (OPENBLAS_CORETYPE={ok[0]['openblas_coretype']})" if ok[0].get("openblas_coretype") else "")
+                + ", "
                 f"float32 matmul 2048^3 {max(r['numpy_matmul_gflops'] for r in ok):.0f} GFLOP/s in its trials); "
                 "it also computes D's weight gradients in the G step (the 'reference' FLOPs)")
     extra.append(f"command: `{common.command_line()}`")
@@ -351,6 +369,10 @@ def main():
     p.add_argument("--framework-pairs", nargs="+", metavar="FW:WHERE",
                    help="explicit trials, e.g. minigan:cupy torch:cuda or minigan:numpy chainer:cpu dezero:cpu "
                         "(overrides --framework/--backend/--device)")
+    p.add_argument("--env", action="append", metavar="FW:NAME=VALUE",
+                   help="set an environment variable for FW's trials (repeatable; an empty VALUE unsets it), "
+                        "e.g. chainer:OPENBLAS_CORETYPE=SkylakeX for an older NumPy whose OpenBLAS does not "
+                        "recognise this CPU (default: every trial inherits this environment)")
     p.add_argument("--python", action="append", metavar="FW=INTERPRETER",
                    help="run FW's trials with this Python, e.g. dezero=/work/bench_venv/bin/python (repeatable; "
                         "default: this interpreter)")
@@ -381,7 +403,7 @@ def main():
     if args.quick:
         args.rounds, args.warmup, args.iters, args.batch_sizes = 1, 1, 2, [8]
     pairs = parse_pairs(args)
-    pythons = parse_pythons(args.python)
+    pythons, envs = parse_pythons(args.python), parse_envs(args.env)
     machine = common.describe_machine()
     print(f"{args.model}: {', '.join(f'{f}:{w}' for f, w in pairs)}, batch {args.batch_sizes}, "
           f"{args.rounds} round(s) x ({args.warmup} warm-up + {args.iters} timed); torch threads "
@@ -400,7 +422,7 @@ def main():
             cpu_gflops.append(common.matmul_gflops(repeats=2 if args.quick else 5))
             print(f"round {r + 1}: NumPy float32 matmul {cpu_gflops[-1]:.0f} GFLOP/s", flush=True)
         result = common.run_child(__file__, trial_spec(args, fw, where, batch), timeout=args.timeout,
-                                  python=pythons.get(fw))
+                                  python=pythons.get(fw), env_changes=envs.get(fw))
         trials[(fw, where, batch)].append(result)
         if "error" in result:
             print(f"  {fw}:{where} batch {batch}: FAILED {result['error'][:500]}", flush=True)

@@ -43,12 +43,19 @@ def add_repo_to_path():
 # ----------------------------------------------------------------------------------------------------
 # Trials in fresh processes
 # ----------------------------------------------------------------------------------------------------
-def run_child(script, spec, timeout=900, python=None):
+def run_child(script, spec, timeout=900, python=None, env_changes=None):
     """Run ``python script --child '<spec json>'`` and return the dict it printed (or an error dict).
 
-    ``python``: the interpreter (default: this one), e.g. another virtualenv's for other frameworks."""
+    ``python``: the interpreter (default: this one), e.g. another virtualenv's for other frameworks.
+    ``env_changes``: {name: value} set for the child (value "" removes the variable), e.g. the
+    OpenBLAS kernel of an older NumPy that does not recognise this CPU (OPENBLAS_CORETYPE)."""
     cmd = [python or sys.executable, str(script), "--child", json.dumps(spec)]
     env = dict(os.environ)
+    for name, value in (env_changes or {}).items():
+        if value:
+            env[name] = value
+        else:
+            env.pop(name, None)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
     started = time.perf_counter()
     try:
@@ -161,7 +168,7 @@ def blas_kernel():
         return None
     for path in sorted(paths):
         library = ctypes.CDLL(path)
-        for symbol in ("openblas_get_corename", "scipy_openblas_get_corename64_",
+        for symbol in ("openblas_get_corename", "openblas_get_corename64_", "scipy_openblas_get_corename64_",
                        "scipy_openblas_get_corename"):
             function = getattr(library, symbol, None)
             if function is not None:

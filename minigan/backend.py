@@ -97,7 +97,7 @@ def keep_freed_memory():
     at first, raised up to 32 MiB as it sees such blocks freed) with fresh pages from the kernel, and
     unmaps them on free; it also gives the top of its heap back once more than a threshold is free. A
     training iteration allocates the same big temporaries every time (im2col's columns, col2im's
-    images: up to 30 MB each at batch 128), so without this each one arrives as new pages, and the
+    images: up to 34 MB each at batch 128), so without this each one arrives as new pages, and the
     kernel zeroes every 4 KiB page at its first touch (a page fault each). With both thresholds at
     1 GiB the freed blocks stay in the heap and the next iteration's arrays reuse them.
 

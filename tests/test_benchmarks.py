@@ -40,6 +40,54 @@ def test_python_option_names_a_framework_and_an_existing_interpreter(tmp_path):
         bench.parse_pythons([f"chainer={tmp_path / 'missing'}"])
 
 
+def test_env_option_sets_or_unsets_a_variable_for_one_framework():
+    assert bench.parse_envs(["chainer:OPENBLAS_CORETYPE=SkylakeX", "minigan:OPENBLAS_CORETYPE="]) == {
+        "chainer": {"OPENBLAS_CORETYPE": "SkylakeX"}, "minigan": {"OPENBLAS_CORETYPE": ""}}
+    for bad in ["OPENBLAS_CORETYPE=SkylakeX", "keras:A=1", "chainer:NOVALUE"]:
+        with pytest.raises(SystemExit, match="use FW:NAME=VALUE"):
+            bench.parse_envs([bad])
+
+
+def test_run_child_applies_the_environment_changes(tmp_path, monkeypatch):
+    """A child sees the variables set for it, and not those unset for it."""
+    import common
+    script = tmp_path / "child.py"
+    script.write_text("import json, os, sys\n"
+                      "print('BENCH_RESULT ' + json.dumps({'a': os.environ.get('MG_A'), 'b': os.environ.get('MG_B')}))\n")
+    monkeypatch.setenv("MG_B", "inherited")
+    assert common.run_child(script, {}, env_changes={"MG_A": "set"})["a"] == "set"
+    assert common.run_child(script, {})["b"] == "inherited"
+    assert common.run_child(script, {}, env_changes={"MG_B": ""})["b"] is None
+
+
+def test_blas_kernel_names_the_kernels_openblas_loaded():
+    """What the tables print: OpenBLAS's own name for its kernels (None without OpenBLAS)."""
+    import common
+    import numpy as np
+    kernel = common.blas_kernel()
+    if "openblas" not in common.blas_name().lower():
+        assert kernel is None
+        return
+    assert isinstance(kernel, str) and kernel
+    np.ones((2, 2), dtype=np.float32) @ np.ones((2, 2), dtype=np.float32)
+    info = common.describe_machine()
+    assert f"{kernel} kernels" in common.machine_lines(info)[2]
+
+
+def test_ab_fresh_times_every_tree_in_a_fresh_process(tmp_path):
+    """Two copies of this tree, 1 round of 1 iteration at batch 4: both time, ratios to the first."""
+    import subprocess
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, str(root / "benchmarks" / "ab_fresh.py"), str(root), str(root),
+                          "--batch", "4", "--rounds", "1", "--iters", "1", "--json", str(tmp_path / "t.json")],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "ratio to the first 1.000" in out.stdout
+    bad = subprocess.run([sys.executable, str(root / "benchmarks" / "ab_fresh.py"), str(tmp_path)],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "is not a minigan source tree" in bad.stderr
+
+
 def test_table_divides_minigan_by_each_other_framework():
     args = args_for()
     pairs = bench.parse_pairs(args)
