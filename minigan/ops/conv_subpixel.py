@@ -144,8 +144,8 @@ def fastest_conv_transpose(backend, c_in, c_out):
     cGAN 0.73-0.81 / 0.65-0.87, DCGAN 1.13-1.36 / 0.99-1.29, 64->3 and 128->2: 9-14. (On a busy
     machine the sub-pixel lost almost everywhere with two threads: each of its s*s matmuls waits for
     the second thread to be scheduled, where scatter waits once.) With OpenBLAS's AVX-512 kernels
-    (OPENBLAS_CORETYPE unset, 2026-12-03) the line holds again in all 16 rows: DCGAN 1.09-1.97,
-    cGAN 0.71-0.91, the 2-3-channel layers 11-17.
+    (OPENBLAS_CORETYPE unset, 2026-12-03) the line holds again in all 16 rows: DCGAN 1.20-1.92,
+    cGAN 0.69-0.86, the 2-3-channel layers 11-16.
 
     On CuPy (and the strict test backend) scatter: its col2im_blocks is 1 matmul + 5 kernels, the
     sub-pixel 4 matmuls + about 15 kernels, and a GPU running this model is limited by launches.
