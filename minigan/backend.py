@@ -101,8 +101,8 @@ def keep_freed_memory():
     kernel zeroes every 4 KiB page at its first touch (a page fault each). With both thresholds at
     1 GiB the freed blocks stay in the heap and the next iteration's arrays reuse them.
 
-    Measured (DCGAN iteration, 2-core CPU, docs/benchmarks.md): about 10 % faster at batch 128, a few
-    percent at batch 64, and no higher peak memory. The price: the process does not shrink after a
+    Measured (DCGAN iteration, 2-core CPU, two A/Bs in docs/benchmarks.md): 7-13 % faster at batch
+    128; at batch 64 between 5 % faster and 3 % slower, i.e. within the noise; no higher peak memory. The price: the process does not shrink after a
     peak (its freed memory waits for reuse), which suits a training process. A no-op (returns False)
     where the C library is not glibc. The example scripts call it (``cli.setup_backend``); call it
     once at the start of a training loop of your own.
