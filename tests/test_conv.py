@@ -242,7 +242,8 @@ def test_col2im_blocks_equal_one_add_per_tap(case):
     ref_stamp = ref_stamp.transpose(3, 0, 1, 2)                      # (N, C, h_full, w_full)
     np.testing.assert_allclose(blocks, ref_stamp, rtol=0, atol=1e-12)
     np.testing.assert_allclose(per_tap, ref_stamp[:, :, p:p + h_out, p:p + w_out], rtol=0, atol=1e-12)
-    # the same through col2im, which picks the loop by backend (the blocks one for any other backend)
+    # col2im itself: on NumPy arrays the per-tap loop (on other backends the blocks loop and a crop,
+    # which the strict backend's runs of the conv_transpose2d tests above go through)
     cols = taps.reshape(c * k * k, h * w * n)
     np.testing.assert_array_equal(col2im(cols, n, c, h, w, k, s, p, h_out, w_out), per_tap)
 
