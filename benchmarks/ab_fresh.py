@@ -20,20 +20,14 @@ import sys
 from pathlib import Path
 
 CHILD = r'''
-import json, os, statistics, sys, time
+import json, os, statistics, sys
 root, spec = sys.argv[1], json.loads(sys.argv[2])
 sys.path.insert(0, os.path.join(root, "benchmarks"))
 import bench_dcgan_step
 import minigan
 assert os.path.realpath(minigan.__file__).startswith(os.path.realpath(root)), minigan.__file__
 iteration = bench_dcgan_step.minigan_iteration(spec)
-for _ in range(3):
-    iteration()
-times = []
-for _ in range(spec["iters"]):
-    t0 = time.perf_counter()
-    iteration()
-    times.append(time.perf_counter() - t0)
+times = bench_dcgan_step.time_iterations(iteration, warmup=3, iters=spec["iters"])
 print(json.dumps(statistics.median(times)))
 '''
 
@@ -64,20 +58,22 @@ def main():
             parser.error(f"{tree} is not a minigan source tree (no minigan/ or benchmarks/bench_dcgan_step.py)")
     spec = {"model": args.model, "batch": args.batch, "backend": "numpy", "device": "cpu", "seed": 0,
             "iters": args.iters}
-    medians = {str(t): [] for t in trees}
+    medians = [[] for _ in trees]                                    # medians[i]: tree i's trials
+    order = list(range(len(trees)))                                  # by index: a tree may be given twice
     for r in range(args.rounds):
-        for tree in trees if r % 2 == 0 else trees[::-1]:
-            medians[str(tree)].append(trial(tree, spec))
-            print(f"round {r + 1}, {tree}: {medians[str(tree)][-1]:.3f} s", flush=True)
-    reference = statistics.median(medians[str(trees[0])])
+        for i in order if r % 2 == 0 else order[::-1]:
+            medians[i].append(trial(trees[i], spec))
+            print(f"round {r + 1}, {trees[i]}: {medians[i][-1]:.3f} s", flush=True)
+    reference = statistics.median(medians[0])
     print(f"{args.model}, batch {args.batch}, {args.rounds} rounds of fresh processes, {args.iters} timed "
           f"iterations each; load average {os.getloadavg()[0]:.1f}")
-    for tree in trees:
-        m = statistics.median(medians[str(tree)])
+    for tree, trials in zip(trees, medians):
+        m = statistics.median(trials)
         print(f"  {tree}: {m:.3f} s (ratio to the first {m / reference:.3f}); trials "
-              + ", ".join(f"{t:.3f}" for t in medians[str(tree)]))
+              + ", ".join(f"{t:.3f}" for t in trials))
     if args.json:
-        Path(args.json).write_text(json.dumps(medians, indent=1))
+        Path(args.json).write_text(json.dumps([{"tree": str(t), "medians": m} for t, m in zip(trees, medians)],
+                                              indent=1))
 
 
 if __name__ == "__main__":

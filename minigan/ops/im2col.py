@@ -52,12 +52,12 @@ def col2im(cols, n, c, h_in, w_in, k, stride, padding, h_out, w_out):
       cost (tens of microseconds) is far above its arithmetic, so fewer, bigger adds win; on the CPU
       the same loop is 2-3x slower, because its six-dimensional views read memory in short jumps.
     """
+    xp = get_array_module(cols)
     taps = cols.reshape(c, k, k, h_in, w_in, n)                      # (C, k, k, h_in, w_in, N) view
     if backend_of(cols) == "numpy":
-        return col2im_per_tap(get_array_module(cols), taps, stride, padding, h_out, w_out)
-    full = col2im_blocks(get_array_module(cols), taps, stride,        # (N, C, (h_in-1)s+k+op, ...)
-                         h_out + 2 * padding, w_out + 2 * padding)
-    return full[:, :, padding:padding + h_out, padding:padding + w_out]
+        return col2im_per_tap(xp, taps, stride, padding, h_out, w_out)
+    full = col2im_blocks(xp, taps, stride, h_out + 2 * padding, w_out + 2 * padding)   # (N, C, H_out+2p, W_out+2p)
+    return full[:, :, padding:padding + h_out, padding:padding + w_out]             # crop p from each side
 
 
 def windows_inside(a, s, p, n_in, n_out):

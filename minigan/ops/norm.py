@@ -152,6 +152,7 @@ class BatchNorm(Function):
         if self.sync is not None:                                             # both in one all-reduce
             sums = self._batch_sum(xp.concatenate([g_gamma, g_beta]))         # (2C,)
             sum_g_x_hat, sum_g = sums[:c], sums[c:]
+        # x_hat * (scale * mean(g * x_hat)), written as centered * (the same per-channel factor * inv_std)
         xp.multiply(self.centered, _per_channel(scale * sum_g_x_hat / m * self.inv_std, g), out=work)
         gx -= work
         gx -= _per_channel(scale * sum_g / m, g)
