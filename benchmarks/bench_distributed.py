@@ -7,7 +7,7 @@
 
 A config "W:B" is ``mpiexec -n W`` with a global batch of B images (B/W per rank), "W:B:sync" the same
 with --sync-bn; "1:B" is the plain single process (no MPI calls), the baseline. One iteration is what
-``training.train`` does per batch under --distributed: D step + G step with their gradient all-reduces
+``run.trainer.train`` does per batch under --distributed: D step + G step with their gradient all-reduces
 (``training.d_step`` / ``g_step`` with ``dist``), then the averaging of the 5 numbers of the log.
 
 Counted exactly (``Distributed.sent``): the floats each rank hands to all-reduce per iteration, by
@@ -45,7 +45,7 @@ def run_worker(spec):
     """One trial, on every rank of ``mpiexec -n W``: returns rank 0's result (None on the others)."""
     common.add_repo_to_path()
     import minigan as mg
-    from minigan import distributed
+    from minigan.parallel import distributed
     from minigan.models import build
     from minigan.optim import Adam
     from minigan.training import TrainConfig, d_step, g_step

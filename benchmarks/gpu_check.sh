@@ -147,7 +147,7 @@ EOF
 # ------------------------------------------------------------------------------------------------------
 export -f info
 
-# data-parallel training over NCCL (minigan/distributed.py, docs/distributed.md), never run on a GPU before:
+# data-parallel training over NCCL (minigan/parallel/distributed.py, docs/distributed.md), never run on a GPU before:
 # the tiny GAN on one process vs W ranks (same weights?), the DCGAN example under mpiexec, 1 vs W GPUs.
 # W = 2 with two GPUs or more; with one GPU, W = 1 (NCCL refuses two ranks on one GPU), which still makes
 # every NCCL call. Needs mpi4py + mpich (pip install -e ".[mpi]") and NCCL (pip install nvidia-nccl-cu12).
@@ -168,7 +168,7 @@ distributed_gpu() {
     python - "$WORK/dist_one" "$WORK/dist_nccl" <<'EOF' || rc=1
 import sys
 import numpy as np
-from minigan.checkpoint import load_checkpoint
+from minigan.run.checkpoint import load_checkpoint
 one, _ = load_checkpoint(sys.argv[1] + "/checkpoint.npz")
 nccl, meta = load_checkpoint(sys.argv[2] + "/checkpoint.npz")
 worst = max((float(np.abs(one[k] - nccl[k]).max()), k) for k in one if one[k].dtype.kind == "f")

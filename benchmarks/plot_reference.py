@@ -26,9 +26,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from minigan.evaluation import sample_generator  # noqa: E402
-from minigan.training import load_generator  # noqa: E402
-from minigan.viz import read_log  # noqa: E402
-from minigan.viz import _pyplot, image_grid  # noqa: E402
+from minigan.run.training_state import load_generator  # noqa: E402
+from minigan.run.viz import read_log  # noqa: E402
+from minigan.run.viz import _pyplot, image_grid  # noqa: E402
 
 FRAMEWORKS = {"minigan": ("minigan (NumPy)", "tab:blue"), "torch": ("PyTorch (CPU)", "tab:orange")}
 

@@ -20,13 +20,13 @@ What "the same recipe" means here, piece by piece (minigan/training.py is the re
                ``--init torch``: PyTorch draws its own from the same distributions (torch.manual_seed)
   data         minigan's readers and scaling (cli.load_images: [-1, 1], NCHW, ``--limit`` = a seeded random subset)
   batch order  epoch e shuffles with np.random.default_rng([seed, e]).permutation(n), drops the last
-               partial batch: the rule of minigan.data.batches(..., seed=[seed, epoch]) in training.train
+               partial batch: the rule of minigan.data.batches(..., seed=[seed, epoch]) in run.trainer.train
   one step     torch_models.d_step / g_step: BCE with logits, one-sided label smoothing ``--real-label``,
                ``--d-steps`` D updates per G update, D frozen in the G step; Adam(lr, betas 0.5, 0.999)
   what differs the noise z and the dropout masks come from each framework's own generator, so the two
                runs are two draws of one recipe, not one computation twice
 Every epoch end writes OUT/G_epochNNN.npz, a minigan generator checkpoint (for PyTorch: its weights
-exported under minigan's names), which examples/evaluate.py and minigan.training.load_generator read.
+exported under minigan's names), which examples/evaluate.py and minigan.run.training_state.load_generator read.
 With --classifier the file is then scored by the same code for both frameworks and the result
 appended to OUT/scores.jsonl.
 
@@ -44,7 +44,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import minigan as mg  # noqa: E402
 from minigan import cli  # noqa: E402
-from minigan.checkpoint import flatten_state, save_checkpoint  # noqa: E402
+from minigan.run.checkpoint import flatten_state, save_checkpoint  # noqa: E402
 from minigan.data import num_batches  # noqa: E402
 from minigan.models import build as mg_build  # noqa: E402
 from minigan.training import TrainConfig  # noqa: E402
@@ -97,7 +97,7 @@ def torch_state_for_minigan(module):
 def export_torch_generator(G, spec, path, meta=None):
     """Write a PyTorch generator as a minigan generator checkpoint ("G/" arrays + the model spec).
 
-    The layout of minigan.evaluation.save_generator; minigan.training.load_generator checks every name
+    The layout of minigan.evaluation.save_generator; minigan.run.training_state.load_generator checks every name
     and shape when it loads the file, so a mismatch fails there, loudly.
     """
     Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -140,7 +140,7 @@ def score_run(out, judge, classifier_path, n):
     Epochs already scored there by the same judge file with the same n are kept, not recomputed (so a
     run still in progress can be scored as its epochs come in); everything else is scored afresh.
     """
-    from minigan.checkpoint import load_checkpoint
+    from minigan.run.checkpoint import load_checkpoint
 
     paths = sorted(Path(out).glob("G_epoch*.npz"))
     if not paths:
@@ -168,7 +168,7 @@ def score_run(out, judge, classifier_path, n):
 # The two trainers
 # ----------------------------------------------------------------------------------------------------
 def train_torch(G, D, images, labels, config, out, on_epoch_end):
-    """minigan.training.train's loop, in PyTorch: D step(s), G step, log; ``on_epoch_end(G, epoch)``."""
+    """minigan.run.trainer.train's loop, in PyTorch: D step(s), G step, log; ``on_epoch_end(G, epoch)``."""
     import torch
 
     import torch_models as tm
@@ -206,8 +206,8 @@ def train_torch(G, D, images, labels, config, out, on_epoch_end):
 
 
 def train_minigan(G, D, images, labels, config, out, spec, on_epoch_end):
-    """minigan's own loop (minigan.training.train); the epoch-end hook writes and scores G_epochNNN.npz."""
-    from minigan.training import train
+    """minigan's own loop (minigan.run.trainer.train); the epoch-end hook writes and scores G_epochNNN.npz."""
+    from minigan.run.trainer import train
 
     state = {"iteration": 0}
 

@@ -460,7 +460,7 @@ def refresh_transcript(pages=None):
 # Drawing helpers
 # ====================================================================================================
 def pyplot():
-    from minigan.viz import _pyplot
+    from minigan.run.viz import _pyplot
 
     return _pyplot()
 
@@ -824,15 +824,15 @@ def _last_epoch_record(log_path):
 
 
 def plot_run_curves(name, records, window=50):
-    """Losses and D outputs of a run: minigan.viz.curves_figure, saved small."""
-    from minigan.viz import curves_figure
+    """Losses and D outputs of a run: minigan.run.viz.curves_figure, saved small."""
+    from minigan.run.viz import curves_figure
 
     save(curves_figure(records, window, title=f"runs/{name}: "), f"run_{name}_curves.png", dpi=90)
 
 
 def fig_runs():
     """Training curves and sample grids of the real runs in runs/<name>/ (skipped when absent)."""
-    from minigan.viz import read_log
+    from minigan.run.viz import read_log
 
     plt = pyplot()
     for name in RUN_NAMES:
@@ -869,8 +869,9 @@ def fig_wgan_vs_bce():
     """The two CIFAR-10 generators of benchmarks/cpu_wgan_vs_bce.sh side by side, from their final
     checkpoints: each run's own 64 fixed noise vectors, G in training mode as in the runs' sample grids."""
     from minigan import training
-    from minigan.checkpoint import load_checkpoint
-    from minigan.viz import image_grid
+    from minigan.run import training_state
+    from minigan.run.checkpoint import load_checkpoint
+    from minigan.run.viz import image_grid
 
     runs = [("dcgan_bce_cpu", "BCE (DCGAN)"), ("dcgan_wgan_gp_cpu", "WGAN-GP (layer-norm critic)")]
     paths = [RUNS / name / "checkpoint.npz" for name, _ in runs]
@@ -880,7 +881,7 @@ def fig_wgan_vs_bce():
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(2 * 2.9, 3.25))
     for ax, (name, label), path in zip(axes, runs, paths):
-        G, _, meta = training.load_generator(path)
+        G, _, meta = training_state.load_generator(path)
         G.train()                                                    # batch statistics, as in the runs' grids
         noise = mg.Tensor(backend.to_device(load_checkpoint(path)[0]["fixed/noise"]))
         ax.imshow(image_grid(training.generate(G, noise), nrow=8), interpolation="nearest")

@@ -8,11 +8,12 @@
 Sample grids have one row per class (T-shirt/top, Trouser, ..., Ankle boot).
 """
 
-from minigan import cli
+from minigan.run import cli
 from minigan.models import build
-from minigan.training import TrainConfig, train
+from minigan.training import TrainConfig
+from minigan.run.trainer import train
 
-cli.report_user_errors()  # a user mistake ends in one paragraph on stderr, not a traceback (minigan/cli.py)
+cli.report_user_errors()  # a user mistake ends in one paragraph on stderr, not a traceback (minigan/run/cli.py)
 
 # --- arguments ---------------------------------------------------------------------------------------
 parser = cli.training_parser(__doc__.splitlines()[0], epochs=10, batch_size=128, out="runs/cgan_fashion_mnist",

@@ -12,11 +12,12 @@ Writes OUT/checkpoint.npz (the latest; --resume continues from it), OUT/log.json
 OUT/samples_epochNNN.png and OUT/curves.png. Ctrl-C saves a checkpoint and stops.
 """
 
-from minigan import cli
+from minigan.run import cli
 from minigan.models import build
-from minigan.training import TrainConfig, train
+from minigan.training import TrainConfig
+from minigan.run.trainer import train
 
-cli.report_user_errors()  # a user mistake ends in one paragraph on stderr, not a traceback (minigan/cli.py)
+cli.report_user_errors()  # a user mistake ends in one paragraph on stderr, not a traceback (minigan/run/cli.py)
 
 # --- arguments ---------------------------------------------------------------------------------------
 parser = cli.training_parser(__doc__.splitlines()[0], epochs=5, batch_size=128, out="runs/dcgan_cifar", losses=True)

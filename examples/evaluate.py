@@ -14,12 +14,13 @@ import json
 import os
 import time
 
-from minigan import backend, cli
+from minigan import backend
+from minigan.run import cli
 from minigan.data import CIFAR10_CLASSES, FASHION_MNIST_CLASSES
 from minigan.evaluation import (DATASET_OF_MODEL, FCD_NOTE, evaluate_generator, load_classifier, load_generator,
                                 load_split, report_lines)
 
-cli.report_user_errors()  # a user mistake ends in one paragraph on stderr, not a traceback (minigan/cli.py)
+cli.report_user_errors()  # a user mistake ends in one paragraph on stderr, not a traceback (minigan/run/cli.py)
 
 # --- arguments ---------------------------------------------------------------------------------------
 parser = cli.script_parser(__doc__.splitlines()[0])

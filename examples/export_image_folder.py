@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from minigan.cli import HelpFormatter
+from minigan.run.cli import HelpFormatter
 from minigan.data import CIFAR10_CLASSES, FASHION_MNIST_CLASSES, load_cifar10, load_fashion_mnist
 
 READERS = {"cifar10": (load_cifar10, CIFAR10_CLASSES), "fashion-mnist": (load_fashion_mnist, FASHION_MNIST_CLASSES)}

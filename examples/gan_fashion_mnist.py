@@ -6,11 +6,12 @@
     python examples/gan_fashion_mnist.py --loss wgan-gp --r1 1   # gradient penalties (docs/dcgan.md)
 """
 
-from minigan import cli
+from minigan.run import cli
 from minigan.models import build
-from minigan.training import TrainConfig, train
+from minigan.training import TrainConfig
+from minigan.run.trainer import train
 
-cli.report_user_errors()  # a user mistake ends in one paragraph on stderr, not a traceback (minigan/cli.py)
+cli.report_user_errors()  # a user mistake ends in one paragraph on stderr, not a traceback (minigan/run/cli.py)
 
 # --- arguments ---------------------------------------------------------------------------------------
 parser = cli.training_parser(__doc__.splitlines()[0], epochs=20, batch_size=64, out="runs/gan_fashion_mnist",

@@ -16,11 +16,12 @@ from pathlib import Path
 import numpy as np
 
 import minigan as mg
-from minigan import cli, nn
+from minigan import nn
+from minigan.run import cli
 from minigan.training import TrainConfig, d_step, g_step, generate
-from minigan.viz import _pyplot
+from minigan.run.viz import _pyplot
 
-cli.report_user_errors()  # a user mistake ends in one paragraph on stderr, not a traceback (minigan/cli.py)
+cli.report_user_errors()  # a user mistake ends in one paragraph on stderr, not a traceback (minigan/run/cli.py)
 
 # --- arguments ---------------------------------------------------------------------------------------
 parser = cli.script_parser(__doc__.splitlines()[0])

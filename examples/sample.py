@@ -15,14 +15,15 @@ from pathlib import Path
 import numpy as np
 
 import minigan as mg
-from minigan import cli
+from minigan.run import cli
 from minigan.backend import to_device
 from minigan.data import to_uint8_images
 from minigan.tensor import Tensor
-from minigan.training import generate, load_generator
-from minigan.viz import save_image_grid
+from minigan.training import generate
+from minigan.run.training_state import load_generator
+from minigan.run.viz import save_image_grid
 
-cli.report_user_errors()  # a user mistake ends in one paragraph on stderr, not a traceback (minigan/cli.py)
+cli.report_user_errors()  # a user mistake ends in one paragraph on stderr, not a traceback (minigan/run/cli.py)
 
 parser = cli.script_parser(__doc__.splitlines()[0])
 parser.add_argument("--checkpoint", type=cli.existing_file, required=True,

@@ -12,14 +12,15 @@ Writes OUT (default runs/classifier_<dataset>.npz) at every epoch end; examples/
 
 import argparse
 
-from minigan import backend, cli
+from minigan import backend
+from minigan.run import cli
 from minigan.evaluation import dataset_name, load_split, train_classifier
-from minigan.models.classifier import build_classifier
+from minigan.evaluation.classifier import build_classifier
 
 # --- arguments ---------------------------------------------------------------------------------------
 DEFAULTS = {"fashion-mnist": {"epochs": 10, "augment": False}, "cifar10": {"epochs": 30, "augment": True}}
 CLASSIFIERS = ["fashion-mnist", "fashion_mnist", "cifar10"]
-cli.report_user_errors()  # a user mistake ends in one paragraph on stderr, not a traceback (minigan/cli.py)
+cli.report_user_errors()  # a user mistake ends in one paragraph on stderr, not a traceback (minigan/run/cli.py)
 
 parser = cli.script_parser(__doc__.splitlines()[0])
 parser.add_argument("which", nargs="?", choices=CLASSIFIERS, metavar="{fashion-mnist,cifar10}",

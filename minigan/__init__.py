@@ -7,8 +7,8 @@ Start with ``minigan/backend.py``. The names below are the public API (see docs/
 from minigan import nn, optim
 from minigan.autograd import detect_anomaly, grad, is_grad_enabled, no_grad, trace
 from minigan.backend import get_backend, manual_seed, set_backend, to_numpy
-from minigan.gradcheck import gradcheck, gradgradcheck
-from minigan.graphviz import draw_graph, to_dot
+from minigan.tools.gradcheck import gradcheck, gradgradcheck
+from minigan.tools.graphviz import draw_graph, to_dot
 from minigan.tensor import Tensor, cat, ones, randn, tensor, zeros
 
 __version__ = "0.1.0"

@@ -75,7 +75,7 @@ def _load_cupy():
 
 
 def cupy_nccl():
-    """CuPy's NCCL bindings (``cupy.cuda.nccl``): the GPU all-reduce of minigan/distributed.py."""
+    """CuPy's NCCL bindings (``cupy.cuda.nccl``): the GPU all-reduce of minigan/parallel/distributed.py."""
     _load_cupy()
     from cupy.cuda import nccl  # CuPy's own sub-module; NCCL itself is a separate library
     if not getattr(nccl, "available", False):

@@ -1,6 +1,6 @@
 """Gradient penalties and the WGAN-GP losses: the D (critic) and G steps that need double backward.
 
-Reading order: models -> **penalties** -> training (whose loop calls the steps below). If GANs are new
+Reading order: models -> training -> **penalties** -> run/ (whose runner calls the steps below). If GANs are new
 to you, read ``training.d_step`` and ``training.g_step`` first, the plain BCE steps that these extend,
 and docs/dcgan.md, "WGAN-GP and R1", for the why. The engine part, ``grad(..., create_graph=True)``,
 is in ``autograd.py``.
@@ -39,10 +39,10 @@ with fresh noise, fakes and eps (as ``--d-steps`` does for BCE); the paper draws
 every critic update.
 """
 
-from minigan import backend, functional as F
+from minigan import backend
 from minigan.autograd import grad, no_grad
-from minigan.ops.activations import sigmoid_array
-from minigan.tensor import Tensor, ones, randn, zeros
+from minigan.tensor import Tensor, randn
+from minigan.training import d_loss, mean_probability, set_requires_grad
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -116,42 +116,30 @@ def critic_step(G, D, opt_D, real, labels, config):
 
 
 def r1_d_step(G, D, opt_D, real, labels, config):
-    """training.d_step (BCE on real and fake logits) with the R1 penalty on the reals added.
+    """``training.d_step`` with the R1 penalty on the reals added to its loss (``training.d_loss``).
 
     Returns the log's numbers: loss_D (penalty included), D_x, D_G_z (mean probabilities), r1.
     """
-    n = real.shape[0]
-    z = randn(n, config.latent_dim)                                  # (N, latent_dim)
-    cond = (labels,) if config.conditional else ()
-    with no_grad():
-        fake = G(z, *cond)                                           # (N, C, H, W), no graph into G
     real = Tensor(real.data, requires_grad=True)                     # R1 differentiates D(x) w.r.t. x
-    logits_real = D(real, *cond)                                     # (N, 1)
-    logits_fake = D(fake, *cond)                                     # (N, 1)
-    bce = (F.binary_cross_entropy_with_logits(logits_real, ones(n, 1) * config.real_label)
-           + F.binary_cross_entropy_with_logits(logits_fake, zeros(n, 1)))
+    bce, logits_real, logits_fake = d_loss(G, D, real, labels, config)
     r1 = r1_penalty(logits_real, real, config.r1_gamma)
     loss = bce + r1
     opt_D.zero_grad()
     loss.backward()
     opt_D.step()
-    return {"loss_D": loss.item(), "D_x": float(sigmoid_array(logits_real.data).mean()),
-            "D_G_z": float(sigmoid_array(logits_fake.data).mean()), "r1": r1.item()}
+    return {"loss_D": loss.item(), "D_x": mean_probability(logits_real),
+            "D_G_z": mean_probability(logits_fake), "r1": r1.item()}
 
 
 def wgan_g_step(G, D, opt_G, n, labels, config):
     """One generator update with the WGAN loss -mean D(G(z)). Returns loss_G as a Python float."""
     z = randn(n, config.latent_dim)                                  # (N, latent_dim)
     cond = (labels,) if config.conditional else ()
-    _set_requires_grad(D, False)                                     # gradients flow through D, not into it
+    set_requires_grad(D, False)                                     # gradients flow through D, not into it
     loss = -D(G(z, *cond), *cond).mean()
     opt_G.zero_grad()
     loss.backward()
     opt_G.step()
-    _set_requires_grad(D, True)
+    set_requires_grad(D, True)
     return loss.item()
 
-
-def _set_requires_grad(module, flag):                                # as in training.g_step
-    for p in module.parameters():
-        p.requires_grad = flag

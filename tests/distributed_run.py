@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))      # this checkou
 import numpy as np  # noqa: E402
 
 from minigan import backend, nn  # noqa: E402
-from minigan.training import TrainConfig, train  # noqa: E402
+from minigan.training import TrainConfig  # noqa: E402
+from minigan.run.trainer import train  # noqa: E402
 
 LATENT = 8
 
@@ -43,7 +44,7 @@ backend.set_backend(args.backend)
 backend.manual_seed(0)
 dist = None
 if args.distributed:
-    from minigan import distributed
+    from minigan.parallel import distributed
     dist = distributed.start(sync_bn=args.sync_bn)
 
 

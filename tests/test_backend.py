@@ -250,7 +250,7 @@ def test_keep_freed_memory_makes_the_next_big_array_reuse_the_freed_pages():
 
 
 def test_keep_freed_memory_is_called_by_the_example_scripts(monkeypatch):
-    from minigan import cli
+    from minigan.run import cli
     calls = []
     monkeypatch.setattr(bk, "keep_freed_memory", lambda: calls.append(True) or True)
     cli.setup_backend(argparse.Namespace(backend="numpy", seed=0))

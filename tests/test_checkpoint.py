@@ -1,4 +1,4 @@
-"""Tests for minigan/checkpoint.py: round trip, atomic writes, damaged files, pickle refusal, key checks."""
+"""Tests for minigan/run/checkpoint.py: round trip, atomic writes, damaged files, pickle refusal, key checks."""
 
 import json
 import os
@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from minigan import checkpoint
-from minigan.checkpoint import (FORMAT_VERSION, META_KEY, CheckpointError, check_state_dict_keys,
+from minigan.run import checkpoint
+from minigan.run.checkpoint import (FORMAT_VERSION, META_KEY, CheckpointError, check_state_dict_keys,
                                 flatten_state, load_checkpoint, save_checkpoint, unflatten_state)
 
 
@@ -259,7 +259,8 @@ def test_training_checkpoint_of_a_penalized_gan_round_trips(tmp_path, losses, sp
     import minigan as mg
     from minigan.models import build
     from minigan.optim import Adam
-    from minigan.training import TrainConfig, save_training_checkpoint
+    from minigan.training import TrainConfig
+    from minigan.run.training_state import save_training_checkpoint
 
     mg.manual_seed(0)
     spec = {"name": "dcgan", "latent_dim": 8, **spec_extra}

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 import minigan as mg
-from minigan.checkpoint import save_checkpoint
+from minigan.run.checkpoint import save_checkpoint
 from minigan.evaluation import save_classifier
-from minigan.models.classifier import CIFAR10Classifier
+from minigan.evaluation.classifier import CIFAR10Classifier
 
 ROOT = Path(__file__).resolve().parents[1]
 OFFLINE = {"MINIGAN_DATA_URL": "http://127.0.0.1:9/"}       # port 9 (discard): the connection is refused
@@ -205,12 +205,12 @@ def test_resume_with_changed_options(finished_run, tmp_path):
 # ----------------------------------------------------------------------------------------------------
 # The mechanism itself: exit codes, and bugs keep their traceback
 # ----------------------------------------------------------------------------------------------------
-PRELUDE = "-c from minigan import cli, training; cli.report_user_errors(); "
+PRELUDE = "-c from minigan.run import cli, trainer; cli.report_user_errors(); "
 
 
 @pytest.mark.parametrize("statement, code, fragment", [
     ("raise cli.UsageError('options do not fit')", 2, "error: options do not fit"),
-    ("raise training.TrainingDiverged('loss became NaN')", 1, "error: loss became NaN"),
+    ("raise trainer.TrainingDiverged('loss became NaN')", 1, "error: loss became NaN"),
     ("raise KeyboardInterrupt", 130, "interrupted"),
 ])
 def test_exit_codes(statement, code, fragment):

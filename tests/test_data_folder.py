@@ -185,7 +185,7 @@ def _colour_folder(root, classes=3, per_class=6):
     ("gan_fashion_mnist.py", [], {"name": "gan", "latent_dim": 100}),
 ])
 def test_examples_train_on_a_folder_and_sample_py_rebuilds_the_model(tmp_path, script, extra, spec):
-    from minigan.checkpoint import load_checkpoint
+    from minigan.run.checkpoint import load_checkpoint
 
     _colour_folder(tmp_path / "imgs")
     out = tmp_path / "run"

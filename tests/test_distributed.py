@@ -1,4 +1,4 @@
-"""Data-parallel training (minigan/distributed.py).
+"""Data-parallel training (minigan/parallel/distributed.py).
 
 Two kinds of tests:
 - in this process, with stand-ins for the other ranks (a reducer that adds a known "peer" gradient, a
@@ -22,8 +22,11 @@ import numpy as np
 import pytest
 
 import minigan as mg
-from minigan import backend as backend_module, cli, distributed, training
-from minigan.checkpoint import CheckpointError, load_checkpoint
+from minigan import backend as backend_module, training
+from minigan.run import training_state
+from minigan.run import cli
+from minigan.parallel import distributed
+from minigan.run.checkpoint import CheckpointError, load_checkpoint
 from minigan.ops.norm import batch_norm
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -130,11 +133,11 @@ def test_resume_with_another_number_of_ranks_is_refused():
     meta = {"kind": "gan-training", "model": spec, "config": {"batch_size": config.batch_size}, "batch": 0,
             "distributed": {"world_size": 2, "sync_bn": False}}
     with pytest.raises(CheckpointError, match="mpiexec -n 2"):
-        training._check_resumable("ckpt.npz", meta, config, spec, num_images=None, dist=None)
+        training_state._check_resumable("ckpt.npz", meta, config, spec, num_images=None, dist=None)
     two = distributed.Distributed(0, 2, None, None)
-    training._check_resumable("ckpt.npz", meta, config, spec, num_images=None, dist=two)    # the same: accepted
+    training_state._check_resumable("ckpt.npz", meta, config, spec, num_images=None, dist=two)    # the same: accepted
     del meta["distributed"]                                          # a checkpoint from before: 1 process
-    training._check_resumable("ckpt.npz", meta, config, spec, num_images=None, dist=None)
+    training_state._check_resumable("ckpt.npz", meta, config, spec, num_images=None, dist=None)
 
 
 def test_check_same_weights_names_the_parameter_that_drifted():

@@ -1,6 +1,6 @@
 """Higher-order gradients: mg.grad, backward(create_graph=True), gradgradcheck of every op.
 
-Mirrors minigan/autograd.py (the engine) and minigan/gradcheck.py (gradgradcheck); the per-op checks
+Mirrors minigan/autograd.py (the engine) and minigan/tools/gradcheck.py (gradgradcheck); the per-op checks
 cover every op the DCGAN, the cGAN and the classifiers use. Float64, random upstream gradients and
 random second-order directions (gradgradcheck draws both).
 """
@@ -13,7 +13,7 @@ import minigan.functional as F
 from minigan import nn
 from minigan.autograd import Function
 from minigan.backend import get_array_module
-from minigan.gradcheck import GradcheckError
+from minigan.tools.gradcheck import GradcheckError
 
 
 def grad_of(t):

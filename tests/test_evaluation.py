@@ -15,16 +15,17 @@ import pytest
 
 import minigan as mg
 from minigan import backend as backend_module
-from minigan.checkpoint import CheckpointError, load_checkpoint
+from minigan.run.checkpoint import CheckpointError, load_checkpoint
 from minigan.evaluation import (accuracy_by_class, augment_batch, classify, evaluate_generator, export_generator,
                                 extract_features, load_classifier, load_generator, make_epoch_evaluator,
                                 sample_generator, save_generator, train_classifier)
-from minigan.metrics import conditional_accuracy
+from minigan.evaluation.metrics import conditional_accuracy
 from minigan.models import build
-from minigan.models.classifier import CIFAR10Classifier, FashionMNISTClassifier, build_classifier
+from minigan.evaluation.classifier import CIFAR10Classifier, FashionMNISTClassifier, build_classifier
 from minigan.ops.crossentropy import cross_entropy
 from minigan.optim import Adam
-from minigan.training import TrainConfig, fixed_inputs, load_generator_state, save_training_checkpoint
+from minigan.training import TrainConfig, fixed_inputs
+from minigan.run.training_state import load_generator_state, save_training_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 

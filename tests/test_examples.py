@@ -41,14 +41,14 @@ def test_help(script):
 
 
 def test_training_parser_options_all_have_help():
-    from minigan import cli
+    from minigan.run import cli
 
     parser = cli.training_parser("test", epochs=1, batch_size=8, out="runs/x")
     assert [a.option_strings for a in parser._actions if not a.help] == []
 
 
 def test_loss_options_give_each_loss_its_defaults_and_explicit_values_win(capsys):
-    from minigan import cli
+    from minigan.run import cli
 
     parser = cli.training_parser("test", epochs=1, batch_size=8, out="runs/x", losses=True)
     assert [a.option_strings for a in parser._actions if not a.help] == []

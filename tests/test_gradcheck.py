@@ -1,11 +1,11 @@
-"""minigan/gradcheck.py: it must catch wrong backwards, say where, and refuse float32."""
+"""minigan/tools/gradcheck.py: it must catch wrong backwards, say where, and refuse float32."""
 
 import numpy as np
 import pytest
 
 import minigan as mg
 from minigan.autograd import Function
-from minigan.gradcheck import GradcheckError
+from minigan.tools.gradcheck import GradcheckError
 
 
 class TransposedBackward(Function):

@@ -1,4 +1,4 @@
-"""minigan/graphviz.py: the DOT text of a graph (always tested), and its rendering (only where `dot` exists)."""
+"""minigan/tools/graphviz.py: the DOT text of a graph (always tested), and its rendering (only where `dot` exists)."""
 
 import re
 import shutil
@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import minigan as mg
-from minigan import graphviz, nn
+from minigan import nn
+from minigan.tools import graphviz
 
 HAS_DOT = shutil.which("dot") is not None
 

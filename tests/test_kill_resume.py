@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from minigan.checkpoint import load_checkpoint, stale_temp_files
+from minigan.run.checkpoint import load_checkpoint, stale_temp_files
 
 ROOT = Path(__file__).resolve().parents[1]
 EPOCHS, ITERATIONS_PER_EPOCH = 3, 4                                 # --limit 64 / --batch-size 16

@@ -1,10 +1,10 @@
-"""Tests for minigan/metrics.py: Fréchet distance against closed forms, KID, classifier accuracy."""
+"""Tests for minigan/evaluation/metrics.py: Fréchet distance against closed forms, KID, classifier accuracy."""
 
 import numpy as np
 import pytest
 
 from minigan import backend
-from minigan.metrics import (conditional_accuracy, frechet_distance, gaussian_frechet_distance,
+from minigan.evaluation.metrics import (conditional_accuracy, frechet_distance, gaussian_frechet_distance,
                              kernel_inception_distance, predict)
 
 

@@ -1,6 +1,6 @@
 """ops/arith, ops/shape, ops/reduce, ops/activations: forward values and gradcheck, on every backend.
 
-gradcheck (minigan/gradcheck.py) compares backward() with central differences in float64 along a
+gradcheck (minigan/tools/gradcheck.py) compares backward() with central differences in float64 along a
 *random* upstream gradient. Broadcasting cases are drawn by Hypothesis.
 """
 

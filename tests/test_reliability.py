@@ -31,13 +31,15 @@ import minigan.functional as F
 import minigan.nn as nn
 from data_formats import CIFAR_ARCHIVE, cifar_batch_bytes, idx_bytes
 from minigan import training
-from minigan.checkpoint import CheckpointError, load_checkpoint
+from minigan.run import trainer
+from minigan.run.checkpoint import CheckpointError, load_checkpoint
 from minigan.data import DatasetError, fake_dataset, load_cifar10, to_float_images
 from minigan.data.cifar10 import RECORD_BYTES, parse_batch
 from minigan.data.fashion_mnist import IMAGE_MAGIC, LABEL_MAGIC, parse_idx, read_idx
 from minigan.models import build
 from minigan.tensor import Tensor
-from minigan.training import TrainConfig, train
+from minigan.training import TrainConfig
+from minigan.run.trainer import train
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -547,8 +549,8 @@ def test_detect_anomaly_names_the_first_backward_op_that_makes_inf():
 def tiny_train(out, epochs, resume=False, latent_dim=8, batch_size=16, plots=False, monkeypatch=None):
     """The plain GAN (D has dropout: random numbers) on 32 fake images, 2 iterations per epoch."""
     if not plots:                                                    # PNGs take most of the time
-        monkeypatch.setattr("minigan.viz.save_image_grid", lambda *a, **k: None)
-        monkeypatch.setattr("minigan.viz.plot_curves", lambda *a, **k: None)
+        monkeypatch.setattr("minigan.run.viz.save_image_grid", lambda *a, **k: None)
+        monkeypatch.setattr("minigan.run.viz.plot_curves", lambda *a, **k: None)
     mg.manual_seed(0)
     images, labels = fake_dataset("fashion-mnist", 32, seed=1)
     spec = {"name": "gan", "latent_dim": latent_dim}
@@ -582,7 +584,7 @@ def send_after(monkeypatch, signals, at_iteration):
                 os.kill(os.getpid(), sig)
         return loss
 
-    monkeypatch.setattr(training, "g_step", g_step)
+    monkeypatch.setattr(trainer, "g_step", g_step)
 
 
 def test_sigterm_saves_the_current_iteration_and_resume_is_exact(tmp_path, monkeypatch):
@@ -640,7 +642,7 @@ def test_resume_refuses_another_model_or_batch_size_and_damaged_checkpoints(tmp_
 def test_sample_grid_and_curves_replace_the_old_file_or_nothing(tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
 
-    from minigan import viz
+    from minigan.run import viz
 
     images = mg.tensor(np.linspace(-1, 1, 4 * 3 * 8 * 8, dtype=np.float32).reshape(4, 3, 8, 8))
     grid = tmp_path / "samples_latest.png"

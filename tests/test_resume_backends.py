@@ -10,10 +10,11 @@ import numpy as np
 
 import minigan as mg
 from minigan import backend as backend_module
-from minigan.checkpoint import load_checkpoint
+from minigan.run.checkpoint import load_checkpoint
 from minigan.data import fake_dataset, to_float_images
 from minigan.models import build
-from minigan.training import TrainConfig, train
+from minigan.training import TrainConfig
+from minigan.run.trainer import train
 
 
 def tiny_run(out, epochs, resume=False):

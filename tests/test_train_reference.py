@@ -21,9 +21,9 @@ import train_reference as ref  # noqa: E402
 from minigan import backend  # noqa: E402
 from minigan.data import batches  # noqa: E402
 from minigan.evaluation import save_classifier  # noqa: E402
-from minigan.models.classifier import build_classifier  # noqa: E402
+from minigan.evaluation.classifier import build_classifier  # noqa: E402
 from minigan.tensor import Tensor  # noqa: E402
-from minigan.training import load_generator  # noqa: E402
+from minigan.run.training_state import load_generator  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -79,7 +79,7 @@ def test_torch_batches_are_minigans_batches_in_minigans_order(n, batch_size, see
     labels = np.arange(n, dtype=np.int64)
     for epoch in range(3):
         ours = list(ref.torch_batches(images, labels, batch_size, seed, epoch))
-        theirs = list(batches((images, labels), batch_size, shuffle=True, seed=[seed, epoch]))  # training.train's call
+        theirs = list(batches((images, labels), batch_size, shuffle=True, seed=[seed, epoch]))  # run.trainer.train's call
         assert len(ours) == len(theirs) == n // batch_size                 # the last partial batch is dropped
         for (x_t, y_t), (x_mg, y_mg) in zip(ours, theirs):
             np.testing.assert_array_equal(x_t.numpy(), x_mg.numpy())

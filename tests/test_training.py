@@ -13,10 +13,12 @@ import pytest
 
 import minigan as mg
 from minigan import training
-from minigan.checkpoint import CheckpointError, load_checkpoint
+from minigan.run import runfolder, training_state, trainer
+from minigan.run.checkpoint import CheckpointError, load_checkpoint
 from minigan.data import fake_dataset, to_float_images
 from minigan.models import build
-from minigan.training import TrainConfig, TrainingDiverged, health_warnings, train
+from minigan.training import TrainConfig
+from minigan.run.trainer import TrainingDiverged, health_warnings, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,8 +54,8 @@ PENALIZED = {"wgan-gp": dict(model="gan", loss="wgan-gp", d_steps=2), "r1": dict
 
 @pytest.mark.parametrize("case", sorted(PENALIZED))
 def test_resume_is_bit_exact_with_gradient_penalties(tmp_path, case, monkeypatch):
-    monkeypatch.setattr("minigan.viz.save_image_grid", lambda *a, **k: None)   # PNGs: most of the time
-    monkeypatch.setattr("minigan.viz.plot_curves", lambda *a, **k: None)
+    monkeypatch.setattr("minigan.run.viz.save_image_grid", lambda *a, **k: None)   # PNGs: most of the time
+    monkeypatch.setattr("minigan.run.viz.plot_curves", lambda *a, **k: None)
     a, meta_a = tiny_run(tmp_path / "a", epochs=2, **PENALIZED[case])
     tiny_run(tmp_path / "b", epochs=1, **PENALIZED[case])
     b, meta_b = tiny_run(tmp_path / "b", epochs=2, resume=True, **PENALIZED[case])
@@ -105,14 +107,14 @@ def test_checkpoint_holds_everything_needed(tmp_path):
     assert {"fixed/noise", "fixed/labels", "optG/steps", "optD/steps"} <= set(arrays)
     for name in ("log.jsonl", "samples_epoch001.png", "curves.png"):
         assert (tmp_path / name).exists()
-    G, spec, _ = training.load_generator(tmp_path / "checkpoint.npz")
+    G, spec, _ = training_state.load_generator(tmp_path / "checkpoint.npz")
     assert spec["name"] == "cgan" and G.latent_dim == 8
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     tiny_run(tmp_path, epochs=1, model="gan")
     before = (tmp_path / "checkpoint.npz").read_bytes()
-    monkeypatch.setattr(training, "g_step", lambda *a, **k: float("nan"))
+    monkeypatch.setattr(trainer, "g_step", lambda *a, **k: float("nan"))
     with pytest.raises(TrainingDiverged, match="NaN"):
         tiny_run(tmp_path, epochs=2, resume=True, model="gan")
     assert (tmp_path / "checkpoint.npz").read_bytes() == before
@@ -140,7 +142,7 @@ def test_a_failed_score_is_logged_after_the_epoch_is_saved(tmp_path):
 
 def test_a_second_run_into_the_same_folder_is_refused_unless_resume_or_overwrite(tmp_path):
     tiny_run(tmp_path, epochs=1, model="gan")
-    with pytest.raises(training.RunFolderError, match="--resume"):
+    with pytest.raises(runfolder.RunFolderError, match="--resume"):
         tiny_run(tmp_path, epochs=1, model="gan")
     (tmp_path / "samples_epoch009.png").write_bytes(b"an old grid")
     mg.manual_seed(0)
@@ -148,7 +150,7 @@ def test_a_second_run_into_the_same_folder_is_refused_unless_resume_or_overwrite
     spec = {"name": "gan", "latent_dim": 8}
     G, D = build(spec)
     config = TrainConfig(epochs=1, batch_size=16, latent_dim=8, sample_every=0, progress=False)
-    with pytest.raises(training.RunFolderError, match="contradict"):
+    with pytest.raises(runfolder.RunFolderError, match="contradict"):
         train(G, D, to_float_images(images), labels, config, tmp_path, spec, resume=True, overwrite=True)
     train(G, D, to_float_images(images), labels, config, tmp_path, spec, overwrite=True)
     assert not (tmp_path / "samples_epoch009.png").exists() and (tmp_path / "samples_epoch001.png").exists()

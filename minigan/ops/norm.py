@@ -234,7 +234,7 @@ def batch_norm(x, gamma, beta, running_mean=None, running_var=None, training=Tru
 
     running_mean / running_var are arrays (or Tensors) updated in place in training mode.
     ``sync`` (training mode): an object with ``all_sum(array)`` and ``world_size``, such as a
-    ``minigan.distributed.Distributed``; x is then one rank's shard and the statistics are the whole batch's.
+    ``minigan.parallel.distributed.Distributed``; x is then one rank's shard and the statistics are the whole batch's.
     """
     if x.ndim not in (2, 4):
         raise ValueError(f"batch_norm: expected input (N, C) or (N, C, H, W), got {tuple(x.shape)}")

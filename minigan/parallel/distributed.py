@@ -292,7 +292,7 @@ def _abort_on_exception(comm, rank, world_size):
 
     def abort(kind, value, traceback):
         previous(kind, value, traceback)
-        sys.stderr.write(f"[minigan.distributed] rank {rank} of {world_size} failed ({kind.__name__}); "
+        sys.stderr.write(f"[minigan.parallel.distributed] rank {rank} of {world_size} failed ({kind.__name__}); "
                          "aborting every rank. The last checkpoint, written atomically by rank 0, is intact: "
                          f"continue with `mpiexec -n {world_size} ... --resume`.\n")
         sys.stderr.flush()

@@ -22,12 +22,12 @@ import sys
 
 from minigan import backend
 from minigan.backend import BackendError
-from minigan.checkpoint import CheckpointError
+from minigan.run.checkpoint import CheckpointError
 from minigan.data import (DatasetError, DownloadError, fake, fake_dataset, load_cifar10, load_fashion_mnist,
                           random_subset, to_float_images)
 from minigan.data.folder import ImageFolderError
-from minigan.runfolder import RunFolderError
-from minigan.training import TrainingDiverged
+from minigan.run.runfolder import RunFolderError
+from minigan.run.trainer import TrainingDiverged
 
 DATASETS = {"fashion-mnist": load_fashion_mnist, "cifar10": load_cifar10}
 BACKEND_HELP = "array backend (default: $MINIGAN_BACKEND or numpy); cupy needs an NVIDIA GPU"
@@ -270,14 +270,14 @@ def setup_backend(args):
 
 
 def setup_distributed(args):
-    """With --distributed: this process's ``minigan.distributed.Distributed`` (after setup_backend); else None."""
+    """With --distributed: this process's ``minigan.parallel.distributed.Distributed`` (after setup_backend); else None."""
     if not args.distributed:
         if args.sync_bn:
             raise UsageError("--sync-bn needs --distributed (it synchronises BatchNorm across the ranks)")
         return None
     if getattr(args, "loss", "bce") != "bce" or getattr(args, "r1", 0):
         raise UsageError("--distributed runs the BCE loss only for now; run --loss wgan-gp / --r1 in one process")
-    from minigan import distributed
+    from minigan.parallel import distributed
 
     try:
         dist = distributed.start(sync_bn=args.sync_bn)

@@ -1,4 +1,4 @@
-"""Small CNN classifiers: the judges that measure a GAN offline (see minigan/evaluation.py).
+"""Small CNN classifiers: the judges that measure a GAN offline (see minigan/evaluation/__init__.py).
 
 Reading order: models/cgan -> **models/classifier** -> training -> metrics -> evaluation.
 

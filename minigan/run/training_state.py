@@ -1,6 +1,6 @@
 """What a GAN training checkpoint holds, how a run resumes from one, and how a generator is read back.
 
-Reading order: training -> **training_state** -> viz / checkpoint -> examples/. ``training.train``
+Reading order: training -> **training_state** -> viz / checkpoint -> examples/. ``run.trainer.train``
 calls these at its "checkpoint" and "resume" points; read it first.
 
 A training checkpoint (``OUT/checkpoint.npz``, written atomically by ``checkpoint.save_checkpoint``):
@@ -18,8 +18,8 @@ import time
 from dataclasses import asdict
 
 from minigan import backend
-from minigan.checkpoint import CheckpointError, flatten_state, load_checkpoint, save_checkpoint, unflatten_state
-from minigan.runfolder import resume_changes
+from minigan.run.checkpoint import CheckpointError, flatten_state, load_checkpoint, save_checkpoint, unflatten_state
+from minigan.run.runfolder import resume_changes
 
 
 def save_training_checkpoint(path, G, D, opt_G, opt_D, fixed, position, config, model_spec, num_images=None,

@@ -1,6 +1,6 @@
 """Run folders: what a training run writes, never writing over a finished run, what --resume may change.
 
-Reading order: training -> **runfolder** -> viz / checkpoint. ``training.train`` calls the two functions
+Reading order: training -> **runfolder** -> viz / checkpoint. ``run.trainer.train`` calls the two functions
 here before its loop starts; read them after the loop itself.
 
 A run folder (``--out``) holds the files ``train`` writes: ``checkpoint.npz``, ``log.jsonl``,
@@ -18,7 +18,7 @@ never interrupted).
 
 from pathlib import Path
 
-from minigan.checkpoint import CheckpointError
+from minigan.run.checkpoint import CheckpointError
 
 RUN_FILES = ("checkpoint.npz", "log.jsonl", "curves.png", "samples_latest.png", "samples_epoch*.png")
 

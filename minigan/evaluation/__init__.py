@@ -11,7 +11,7 @@ The pipeline, one function per step:
     sample_generator   n images from G with fixed noise (and balanced labels for a cGAN)
     evaluate_generator Fréchet Classifier Distance (FCD) and KID between real-test and generated
                        features; for a cGAN, how often the classifier sees the class G was asked for
-    make_epoch_evaluator  the same, as the ``evaluate(G, epoch)`` hook of ``training.train``
+    make_epoch_evaluator  the same, as the ``evaluate(G, epoch)`` hook of ``run.trainer.train``
 
 FCD is computed in minigan's *own* classifier feature space (metrics.py explains why). It ranks
 minigan runs against each other on one dataset with one classifier checkpoint; it is not comparable
@@ -30,14 +30,14 @@ import numpy as np
 
 from minigan import backend
 from minigan.autograd import no_grad
-from minigan.checkpoint import CheckpointError, flatten_state, load_checkpoint, save_checkpoint, unflatten_state
+from minigan.run.checkpoint import CheckpointError, flatten_state, load_checkpoint, save_checkpoint, unflatten_state
 from minigan.data import fake_dataset, load_cifar10, load_fashion_mnist, random_subset, to_float_images
-from minigan.metrics import frechet_distance, kernel_inception_distance
-from minigan.models.classifier import build_classifier
+from minigan.evaluation.metrics import frechet_distance, kernel_inception_distance
+from minigan.evaluation.classifier import build_classifier
 from minigan.ops.crossentropy import cross_entropy
 from minigan.optim import Adam
 from minigan.tensor import Tensor
-from minigan.training import load_generator  # noqa: F401  (evaluate.py and the tests use it from here)
+from minigan.run.training_state import load_generator  # noqa: F401  (evaluate.py and the tests use it from here)
 
 LOADERS = {"fashion-mnist": load_fashion_mnist, "cifar10": load_cifar10}
 DATASET_OF_MODEL = {"gan": "fashion-mnist", "cgan": "fashion-mnist", "dcgan": "cifar10"}
@@ -92,7 +92,7 @@ def augment_batch(images, rng, pad=4):
 # ---------------------------------------------------------------------------------------------------
 def train_classifier(model, images, labels, test_images, test_labels, epochs, batch_size=128, lr=1e-3,
                      augment=False, out_path=None, progress=True, seed=0):
-    """Train ``model`` (a minigan.models.classifier) with cross-entropy; returns the final test accuracy.
+    """Train ``model`` (a minigan.evaluation.classifier) with cross-entropy; returns the final test accuracy.
 
     images: float32 numpy (N, C, H, W) in [-1, 1], labels int64 (N,); the test split alike. Adam
     (betas 0.9, 0.999) with the learning rate decayed from ``lr`` to 0 along a cosine over the run.
@@ -270,7 +270,7 @@ def evaluate_generator(G, spec, classifier, real_test_images, real_test_labels, 
 
 def make_epoch_evaluator(classifier, real_test_images, real_test_labels, spec, n=10000, batch_size=500,
                          seed=0):
-    """``evaluate(G, epoch) -> dict`` for ``training.train(..., evaluate=..., evaluate_every=K)``.
+    """``evaluate(G, epoch) -> dict`` for ``run.trainer.train(..., evaluate=..., evaluate_every=K)``.
 
     The real test set goes through the classifier once, here; each call samples ``n`` images with the
     same noise (``seed``), so epochs are compared on equal terms. G's train/eval mode is restored.
