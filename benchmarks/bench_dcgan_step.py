@@ -78,7 +78,7 @@ def minigan_iteration(spec):
 
     model, batch = spec["model"], spec["batch"]
     mg.set_backend(spec["backend"])
-    mg.backend.keep_freed_memory()                                   # as the example scripts do (cli.setup_backend)
+    mg.fast.keep_freed_memory()                                   # as the example scripts do (cli.setup_backend)
     mg.manual_seed(spec["seed"])
     G, D = build({"name": model})
     config = TrainConfig(batch_size=batch, latent_dim=G.latent_dim, conditional=(model == "cgan"),

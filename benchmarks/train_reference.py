@@ -43,7 +43,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import minigan as mg  # noqa: E402
-from minigan import cli  # noqa: E402
+from minigan.run import cli  # noqa: E402
 from minigan.run.checkpoint import flatten_state, save_checkpoint  # noqa: E402
 from minigan.data import num_batches  # noqa: E402
 from minigan.models import build as mg_build  # noqa: E402

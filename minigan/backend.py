@@ -22,14 +22,16 @@ What lives here
   minigan converts a GPU array to NumPy implicitly (CuPy refuses that too).
 - ``manual_seed(seed)`` / ``default_generator()``: one seeded random generator per backend.
 - ``cupy_nccl()``: CuPy's NCCL bindings, for data-parallel training on several GPUs (distributed.py).
-- ``keep_freed_memory()``: ask the C library to keep freed memory for reuse instead of handing it back
-  to the kernel (NumPy on Linux; a training loop's temporaries then stop costing page faults).
+- ``textbook()`` / ``is_textbook()``: the switch between the fast kernels (minigan/fast/, the default)
+  and the textbook definitions (``with mg.textbook():``, or MINIGAN_TEXTBOOK=1): same numbers, the
+  plain formulas stepped through in a debugger.
 
 A third backend exists for tests only: ``tests/strict_xp.py`` registers a "strict" array type that
 behaves like CuPy on the CPU (it refuses ``np.exp(x)`` and mixing with plain NumPy arrays), so that a
 NumPy-only call slipped into an op makes a test fail even on a machine without a GPU.
 """
 
+import contextlib
 import os
 
 import numpy as np
@@ -40,6 +42,33 @@ DEFAULT_DTYPE = np.float32
 _BACKENDS = {"numpy": (np, np.ndarray, np.asarray)}
 _active = None            # the name of the active backend; resolved on first use
 _generators = {}          # backend name -> seeded random generator
+_textbook = os.environ.get("MINIGAN_TEXTBOOK", "0") not in ("", "0")   # True: no speed kernels
+
+
+@contextlib.contextmanager
+def textbook(enabled=True):
+    """Run every op by its textbook definition inside the block: the same numbers, the plain formulas.
+
+    conv2d as im2col + one matmul (ops/im2col.py), col2im as k x k adds then a crop, the transposed
+    convolution as Kiểu 1 (scatter), BatchNorm composed of Tensor ops (autograd derives its backward),
+    Adam as the paper's four lines per parameter; no kn2row, no sub-pixel choice, no batch-innermost
+    layout. Outside it (the default) each op reaches its speed kernel in minigan/fast/ at one visible
+    line. ``MINIGAN_TEXTBOOK=1`` (or ``--textbook`` on the example scripts) turns it on for a whole run.
+
+        >>> with mg.textbook():
+        ...     loss_D, _, _ = d_step(G, D, opt_D, real, None, config)   # step into it in a debugger
+    """
+    global _textbook
+    previous, _textbook = _textbook, enabled
+    try:
+        yield
+    finally:
+        _textbook = previous
+
+
+def is_textbook():
+    """True inside ``with textbook():`` (or with MINIGAN_TEXTBOOK=1): the ops skip their speed kernels."""
+    return _textbook
 
 
 class BackendError(RuntimeError):
@@ -83,42 +112,6 @@ def cupy_nccl():
                            "with `pip install nvidia-nccl-cu12` (CUDA 12; nvidia-nccl-cu13 for CUDA 13), "
                            "or train on the CPU with MPI (--backend numpy).")
     return nccl
-
-
-# glibc's mallopt parameters (malloc.h)
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-KEEP_FREED_BYTES = 2**30                 # blocks up to 1 GiB come from, and go back to, the heap
-
-
-def keep_freed_memory():
-    """Let freed NumPy arrays' memory be reused by the next ones, instead of returned to the kernel.
-
-    Why: every NumPy temporary is a malloc. glibc serves a block above its "mmap threshold" (128 KiB
-    at first, raised up to 32 MiB as it sees such blocks freed) with fresh pages from the kernel, and
-    unmaps them on free; it also gives the top of its heap back once more than a threshold is free. A
-    training iteration allocates the same big temporaries every time (im2col's columns, col2im's
-    images: up to 34 MB each at batch 128), so without this each one arrives as new pages, and the
-    kernel zeroes every 4 KiB page at its first touch (a page fault each). With both thresholds at
-    1 GiB the freed blocks stay in the heap and the next iteration's arrays reuse them.
-
-    Measured (DCGAN iteration, 2-core CPU, two A/Bs in docs/benchmarks.md): 7-13 % faster at batch
-    128; at batch 64 between 5 % faster and 3 % slower, i.e. within the noise; no higher peak memory. The price: the process does not shrink after a
-    peak (its freed memory waits for reuse), which suits a training process. A no-op (returns False)
-    where the C library is not glibc. The example scripts call it (``cli.setup_backend``); call it
-    once at the start of a training loop of your own.
-    On a GPU it changes nothing that matters: CuPy keeps freed device memory in its own pool already.
-    """
-    import ctypes
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):                               # musl (Alpine) has no mallopt
-        return False
-    return bool(mallopt(M_MMAP_THRESHOLD, KEEP_FREED_BYTES) and mallopt(M_TRIM_THRESHOLD, KEEP_FREED_BYTES))
 
 
 def register_backend(name, array_module, array_type, to_numpy_fn):

@@ -19,24 +19,10 @@ float32 checkpoint loaded into a float64 optimizer (``load_state_dict()``).
 
 import math
 
+from minigan import fast
 from minigan.autograd import array_of
-from minigan.backend import backend_of, get_array_module
-
-ADAM_PIECE = 1 << 16      # floats per piece of Adam's update on NumPy (256 KB of float32: see Adam._step)
-
-
-def flat_offsets(params):
-    """[0, n_0, n_0 + n_1, ...]: in a flat vector of all parameters, parameter i is [offsets[i], offsets[i+1])."""
-    offsets = [0]
-    for p in params:
-        offsets.append(offsets[-1] + p.data.size)
-    return offsets
-
-
-def flat_views(flat, params, offsets):
-    """Views of ``flat`` (P,), one per parameter in its shape: [flat[offsets[i]:offsets[i+1]] ...]."""
-    return [flat[a:b].reshape(p.shape) for p, a, b in zip(params, offsets, offsets[1:])]
-
+from minigan.backend import get_array_module, is_textbook
+from minigan.fast.adam import flat_offsets, flat_views
 
 class Optimizer:
     def __init__(self, params):
@@ -132,17 +118,28 @@ class Adam(Optimizer):
             self._check_dtype(i, p.data, "the data", self.m_flat.dtype)
         has_grad = [p.grad is not None for p in self.params]
         self.steps = [t + 1 if has else t for t, has in zip(self.steps, has_grad)]
-        if all(has_grad) and len(set(self.steps)) == 1:
-            # every parameter at once: their gradients end to end in one vector, like m and v
+        if is_textbook():                                            # the paper's lines, one parameter at a time
+            b1, b2 = self.betas
+            for p, m, v, t in zip(self.params, self.m, self.v, self.steps):
+                if p.grad is None:
+                    continue                                         # no gradient: no update, no step counted
+                g = array_of(p.grad)
+                m[...] = b1 * m + (1 - b1) * g                       # first moment (mean of g)
+                v[...] = b2 * v + (1 - b2) * g * g                   # second moment (mean of g^2)
+                m_hat = m / (1 - b1 ** t)                            # bias corrections: m, v start at 0
+                v_hat = v / (1 - b2 ** t)
+                p.data -= self.lr * m_hat / (get_array_module(v).sqrt(v_hat) + self.eps)
+            return
+        if all(has_grad) and len(set(self.steps)) == 1:              # speed kernel: every parameter at once
             xp = get_array_module(self.m_flat)
             g = xp.concatenate([array_of(p.grad).reshape(-1) for p in self.params])   # (P,), a new array
-            step = self._step(xp, self.m_flat, self.v_flat, g, *self._scales(self.steps[0]))   # (P,)
+            step = fast.adam_step(xp, self.m_flat, self.v_flat, g, *self._scales(self.steps[0]))   # (P,)
             for p, step_p in zip(self.params, self._per_parameter(step)):
                 p.data -= step_p
             return
         for p, m, v, t in zip(self.params, self.m, self.v, self.steps):   # one by one, skipping those
             if p.grad is not None:                                          # that got no gradient
-                p.data -= self._step(get_array_module(p.data), m, v, array_of(p.grad).copy(), *self._scales(t))
+                p.data -= fast.adam_step(get_array_module(p.data), m, v, array_of(p.grad).copy(), *self._scales(t))
 
     def _scales(self, t):
         """(b1, b2, eps_hat, step_size) at step t: both bias corrections folded into the step size and
@@ -151,38 +148,6 @@ class Adam(Optimizer):
         step_size = self.lr * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
         eps_hat = self.eps * math.sqrt(1 - b2 ** t)
         return b1, b2, eps_hat, step_size
-
-    @staticmethod
-    def _step(xp, m, v, g, b1, b2, eps_hat, step_size):
-        """Update m and v in place and return the step lr * m_hat / (sqrt(v_hat) + eps), written into g.
-
-        ``g`` is a scratch copy of the gradient (contiguous, like m and v): it is overwritten with the
-        step, and one piece of scratch memory holds g^2 and then sqrt(v_hat) + eps.
-
-        Why in pieces: each line below is one pass over the vectors. On the CPU a whole vector (3 M
-        floats, 12 MB for the DCGAN's G) does not fit in the cache, so all 11 passes would go to main
-        memory; pieces of ADAM_PIECE floats (256 KB) stay in the cache from the first line to the
-        last, and only the first read and the last write of each piece touch main memory. On a GPU
-        each line is a kernel launch, so there the whole vector is one piece.
-        """
-        piece = ADAM_PIECE if backend_of(g) == "numpy" else g.size
-        m, v, g_all = m.reshape(-1), v.reshape(-1), g.reshape(-1)   # (P,) views of the same memory
-        scratch = xp.empty(min(piece, g_all.size), dtype=g.dtype)
-        for a in range(0, g_all.size, piece):
-            mi, vi, gi = m[a:a + piece], v[a:a + piece], g_all[a:a + piece]
-            tmp = scratch[:gi.size]
-            xp.multiply(gi, gi, out=tmp)                             # g^2
-            tmp *= 1 - b2
-            vi *= b2
-            vi += tmp                                                # v <- b2 v + (1 - b2) g^2
-            gi *= 1 - b1
-            mi *= b1
-            mi += gi                                                 # m <- b1 m + (1 - b1) g
-            xp.sqrt(vi, out=tmp)
-            tmp += eps_hat                                           # sqrt(v) + eps_hat
-            xp.divide(mi, tmp, out=gi)
-            gi *= step_size                                          # = lr * m_hat / (sqrt(v_hat) + eps)
-        return g
 
     def state_dict(self):
         state = {"steps": get_array_module(self.m[0]).asarray(self.steps)}   # (n_params,) int

@@ -221,7 +221,7 @@ import resource, sys
 import numpy as np
 import minigan as mg
 if sys.argv[1] == "keep":
-    assert mg.backend.keep_freed_memory() is True
+    assert mg.fast.keep_freed_memory() is True
 def faults_of_one_array():
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     a = np.empty(16 * 2**20, dtype=np.float32)     # 64 MiB: above glibc's mmap threshold (at most 32 MiB)
@@ -252,6 +252,6 @@ def test_keep_freed_memory_makes_the_next_big_array_reuse_the_freed_pages():
 def test_keep_freed_memory_is_called_by_the_example_scripts(monkeypatch):
     from minigan.run import cli
     calls = []
-    monkeypatch.setattr(bk, "keep_freed_memory", lambda: calls.append(True) or True)
+    monkeypatch.setattr(mg.fast, "keep_freed_memory", lambda: calls.append(True) or True)
     cli.setup_backend(argparse.Namespace(backend="numpy", seed=0))
     assert calls == [True]

@@ -134,7 +134,7 @@ def test_matmul_list_is_the_iteration_s_flops_and_its_conv_calls(monkeypatch):
     """bench_matmuls' list of one DCGAN iteration: PyTorch's FLOP count, and the conv array calls
     that minigan's real d_step + g_step make (counted at batch 4: the counts do not depend on it)."""
     import bench_matmuls as bm
-    import minigan.ops.conv as conv
+    import minigan.fast as conv                                      # ops/conv.py calls fast.conv2d_array etc.
 
     assert round(bm.matmul_gflop(bm.iteration_matmuls(64)), 2) == bench.GFLOP_PER_ITER_AT_64["executed"]["dcgan"]
     listed = {}                                                       # before counting: it runs G and D
@@ -151,7 +151,8 @@ def test_matmul_list_is_the_iteration_s_flops_and_its_conv_calls(monkeypatch):
 
     for name in ("conv2d_array", "conv_transpose2d_array"):
         monkeypatch.setattr(conv, name, counting(name, getattr(conv, name)))
-    monkeypatch.setattr(conv.Conv2dWeightGrad, "forward", counting("weight_grad", conv.Conv2dWeightGrad.forward))
+    from minigan.ops.conv import Conv2dWeightGrad
+    monkeypatch.setattr(Conv2dWeightGrad, "forward", counting("weight_grad", Conv2dWeightGrad.forward))
     bench.minigan_iteration({"model": "dcgan", "batch": 4, "backend": "numpy", "device": "cpu", "seed": 0})()
 
     assert calls == {"conv2d_array": listed[("D", "forward")] + listed[("G", "dx")],

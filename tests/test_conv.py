@@ -13,9 +13,11 @@ from hypothesis import strategies as st
 import minigan as mg
 import minigan.functional as F
 import reference as ref
-from minigan.ops.conv import (CONV_TRANSPOSE_METHODS, Conv2d, Conv2dKn2row, col2im, col2im_blocks, col2im_per_tap,
-                              conv_output_size, conv_transpose2d_array, conv_transpose_output_size,
-                              explain_conv_transpose, fastest_conv_transpose, prefers_kn2row)
+from minigan.fast.conv import (col2im, col2im_blocks, col2im_per_tap, conv_transpose2d_array, fastest_conv_transpose,
+                               prefers_kn2row)
+from minigan.ops.conv import (CONV_TRANSPOSE_METHODS, Conv2d, conv_output_size, conv_transpose_output_size,
+                              explain_conv_transpose)
+from minigan.ops.conv_kn2row import Conv2dKn2row
 from minigan.ops.conv_subpixel import conv_transpose2d_subpixel_array, subpixel_phases
 
 SETTINGS = dict(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 import minigan as mg
 import minigan.functional as F
-from minigan.ops.conv import conv_transpose_output_size, prefers_kn2row
+from minigan.fast.conv import prefers_kn2row
+from minigan.ops.conv import conv_transpose_output_size
 
 try:
     import torch

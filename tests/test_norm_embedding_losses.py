@@ -239,7 +239,7 @@ def test_bce_shape_mismatch(make):
 def test_sum_per_channel_equals_numpy_sum_in_every_layout(layout, dtype):
     """BatchNorm's per-channel sums (a matrix-vector product with ones where the layout allows it, else
     ``sum``) are NumPy's sums, whatever the memory layout of x."""
-    from minigan.ops.norm import sum_per_channel
+    from minigan.fast.norm import sum_per_channel
     rng = np.random.default_rng(0)
     if layout == "NCHW view of CHWN memory":
         x = rng.standard_normal((5, 4, 3, 6)).astype(dtype).transpose(3, 0, 1, 2)   # (6, 5, 4, 3)

@@ -2,7 +2,7 @@
 
 Reading order: ops/conv_shapes -> ops/conv (definitions 1 and 2) -> **ops/conv_subpixel** -> ops/norm.
 The ``ConvTranspose2d`` Function of ``ops/conv.py`` calls ``conv_transpose2d_subpixel_array`` when
-``method="subpixel"`` (or when ``fastest_conv_transpose`` picks it), so the transposed conv's forward
+``method="subpixel"`` (or when ``minigan/fast/conv.py``'s ``fastest_conv_transpose`` picks it), so the transposed conv's forward
 and ``Conv2d``'s input gradient (which IS that Function) use it without a Function of their own: the
 backward stays conv2d.
 
@@ -37,7 +37,7 @@ Worked example (one axis, k=4, s=2, p=1, the DCGAN layer): phase 0 has r=1, c=0:
 flipped (3, 1), reading input rows q-1, q. Phase 1 has r=0, c=1: kernel rows 0, 2, flipped (2, 0),
 reading input rows q, q+1. docs/transposed-conv.md draws the four 2-D phases.
 
-Which definition is faster depends on the channels: ``fastest_conv_transpose`` (at the end) chooses.
+Which definition is faster depends on the channels: ``fastest_conv_transpose`` in minigan/fast/conv.py chooses.
 """
 
 from minigan.backend import get_array_module
@@ -126,31 +126,3 @@ def conv_transpose2d_subpixel_array(x, weight, stride, padding, output_padding):
             y = w_mat @ cols                                         # (C_out, Q_h*Q_w*N)
             out[:, phase_h::s, phase_w::s, :] = y.reshape(c_out, q_h, q_w, n)   # written once
     return out.transpose(3, 0, 1, 2)                                 # (N, C_out, H_out, W_out) view
-
-
-def fastest_conv_transpose(backend, c_in, c_out):
-    """The faster array definition of a transposed conv C_in -> C_out: "scatter" or "subpixel".
-
-    What each one writes and reads (k x k kernel, H*W*N input pixels, any stride): scatter's cols are
-    (C_out*k*k, H*W*N), then k*k scatter-adds into the output; the sub-pixel phases' cols add up to
-    (C_in*k*k, H*W*N) (every kernel tap belongs to exactly one phase), and the output is written once.
-    So on NumPy the sub-pixel wins while C_in is not much larger than C_out, scatter when C_out is
-    small. Measured forward times, subpixel / scatter (benchmarks/bench_conv_transpose.py, one
-    process, interleaved, 2-core CPU, busy; one BLAS thread; batch 64 / 128; docs/benchmarks.md):
-    the cGAN's 129->128, 128->128 (k=4) and 128->128 (k=3): 0.81-0.87 / 0.73-0.94; the DCGAN's
-    512->256 ... 128->64 (C_in = 2 C_out): 0.94-1.17 / 1.07-1.34; 64->3 and 128->2: 8-43. Hence the
-    line at C_in <= 1.5 C_out: the cGAN's layers go sub-pixel, the DCGAN's stay scatter. With the
-    default two BLAS threads on a quiet machine (2026-12-02 18:00) the same line holds in all 16 rows:
-    cGAN 0.73-0.81 / 0.65-0.87, DCGAN 1.13-1.36 / 0.99-1.29, 64->3 and 128->2: 9-14. (On a busy
-    machine the sub-pixel lost almost everywhere with two threads: each of its s*s matmuls waits for
-    the second thread to be scheduled, where scatter waits once.) With OpenBLAS's AVX-512 kernels
-    (OPENBLAS_CORETYPE unset, 2026-12-03) the line holds again in all 16 rows: DCGAN 1.20-1.92,
-    cGAN 0.69-0.86, the 2-3-channel layers 11-16.
-
-    On CuPy (and the strict test backend) scatter: its col2im_blocks is 1 matmul + 5 kernels, the
-    sub-pixel 4 matmuls + about 15 kernels, and a GPU running this model is limited by launches.
-    (Not measured on a GPU yet: `bench_conv_transpose.py --backend cupy` is the check to run there.)
-    """
-    if backend == "numpy" and 2 * c_in <= 3 * c_out:
-        return "subpixel"
-    return "scatter"

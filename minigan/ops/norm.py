@@ -18,13 +18,15 @@ x of its channel through mu and var. Summing the three paths (direct, via mu, vi
     dL/dgamma = sum(g * x_hat),   dL/dbeta = sum(g)
 (derivation: dx_hat/dx_j = (delta_ij - 1/M - x_hat_i x_hat_j / M) / sqrt(var + eps)).
 
-The backward is written twice, the same formula each time. ``backward_arrays`` runs it on raw
-arrays with the x_hat and 1/sqrt(var + eps) that forward saved, for the usual first-order step (two
-temporaries of x's size; a DCGAN iteration calls it 13 times). ``backward`` writes
-it with Tensor ops, for create_graph=True: there x_hat and 1/sqrt(var + eps) depend on x, so they are
-recomputed from x (``normalize``) and the recorded graph reaches x through them. (Recomputing costs one
-normalization, and only when a second derivative was asked for.) The tests check the two against each
-other, against finite differences and against PyTorch.
+The backward is written twice, the same formula each time, and a third time not at all:
+- ``batch_norm_textbook`` composes the forward from Tensor ops (mean, subtract, square, divide);
+  autograd then derives the backward. ``with mg.textbook():`` runs it.
+- ``BatchNorm`` is one Function whose arrays come from minigan/fast/norm.py (the default): a
+  first-order backward on raw arrays with the x - mu and 1/sqrt(var + eps) that forward saved (two
+  temporaries of x's size; a DCGAN iteration calls it 13 times), and, for create_graph=True,
+  ``backward`` written with Tensor ops: there x_hat and 1/sqrt(var + eps) depend on x, so they are
+  recomputed from x (``normalize``) and the recorded graph reaches x through them.
+The tests check the three against each other, against finite differences and against PyTorch.
 
 Synchronised statistics (``sync``, set by distributed.py for ``--sync-bn``): when W processes each
 hold one shard of the batch, the four per-channel sums above (sum x, sum (x - mu)^2, sum g,
@@ -37,45 +39,38 @@ Layer normalization (LayerNorm below) is the same formula with statistics per sa
 channel.
 """
 
+from minigan import fast
 from minigan.autograd import Function, array_of, constant, is_grad_enabled
-from minigan.backend import get_array_module
+from minigan.backend import get_array_module, is_textbook
+from minigan.fast.norm import per_channel as _per_channel, stat_axes as _stat_axes   # (C,) -> (1, C, 1, 1); (0, 2, 3)
 
 
-def _stat_axes(x):
-    return (0,) if x.ndim == 2 else (0, 2, 3)
 
 
-def sum_per_channel(x):
-    """(C,) sums of x (N, C) or (N, C, H, W) over every axis but the channel axis.
-
-    The same sums as ``x.sum(axis=(0, 2, 3))``, written as a matrix-vector product with a vector of
-    ones: x viewed as a (C, M) matrix, times (M,) ones. Why: NumPy's float32 reduction runs on one
-    core and reads memory 4-6x slower than BLAS's matrix-vector loop (SIMD, every core); measured on
-    the 2-core CPU, (128, 16, 16, 128) floats: 650 us by ``sum``, 116 us by the product. Every
-    activation of a conv is an NCHW view of (C, H, W, N) memory (ops/conv.py), where the (C, M) matrix
-    is free. A plain NCHW array (a Linear's output reshaped) is summed over N by the product, then
-    over H*W; any other layout would need a copy, so it keeps ``sum``.
-    """
-    xp = get_array_module(x)
-    n, c = x.shape[:2]
-    if x.ndim == 2:                                                           # (N, C)
-        return xp.ones(n, dtype=x.dtype) @ x                                  # (N,) @ (N, C) -> (C,)
-    rows = x.transpose(1, 2, 3, 0)                                            # (C, H, W, N)
-    if rows.flags.c_contiguous:
-        m = x.size // c
-        return rows.reshape(c, m) @ xp.ones(m, dtype=x.dtype)                 # (C, M) @ (M,) -> (C,)
-    if x.flags.c_contiguous:
-        per_pixel = xp.ones(n, dtype=x.dtype) @ x.reshape(n, -1)              # (N,) @ (N, C*H*W)
-        return per_pixel.reshape(c, -1).sum(axis=1)                           # (C, H*W) -> (C,)
-    return x.sum(axis=_stat_axes(x))
-
-
-def _per_channel(v, x):
-    """(C,) -> (1, C) or (1, C, 1, 1), to broadcast against x."""
-    return v.reshape((1, -1) + (1,) * (x.ndim - 2))
+def batch_norm_textbook(x, gamma, beta, running_mean, running_var, training, momentum, eps):
+    """Batch norm as its formulas in Tensor ops: autograd derives the backward (the three paths through
+    mu and var), which is what ``with mg.textbook():`` steps through. Same numbers as ``BatchNorm``."""
+    axes = _stat_axes(x)                                                      # (0, 2, 3) or (0,)
+    shape = (1, -1) + (1,) * (x.ndim - 2)                                     # (1, C, 1, 1) or (1, C)
+    if training:
+        mu = x.mean(axis=axes, keepdims=True)                                 # (1, C, 1, 1)
+        var = ((x - mu) ** 2).mean(axis=axes, keepdims=True)                  # (1, C, 1, 1), biased
+        if running_mean is not None:                                          # arrays, outside the graph
+            m = x.data.size // x.shape[1]                                     # values per channel
+            running_mean *= 1 - momentum
+            running_mean += momentum * mu.data.reshape(-1)
+            running_var *= 1 - momentum
+            running_var += (momentum * m / max(m - 1, 1)) * var.data.reshape(-1)   # unbiased, like PyTorch
+    else:                                                                     # eval: the running statistics
+        mu, var = constant(running_mean.reshape(shape)), constant(running_var.reshape(shape))
+    x_hat = (x - mu) / (var + eps) ** 0.5                                     # x's shape
+    return gamma.reshape(*shape) * x_hat + beta.reshape(*shape)               # y = gamma * x_hat + beta
 
 
 class BatchNorm(Function):
+    """Batch norm as one Function with a fused backward; its arrays are computed by the speed kernels of
+    minigan/fast/norm.py (the formulas above; the tests check them against ``batch_norm_textbook``)."""
+
     def __init__(self, running_mean, running_var, training, momentum, eps, sync=None):
         self.running_mean, self.running_var = running_mean, running_var   # arrays, updated in place
         self.training, self.momentum, self.eps = training, momentum, eps
@@ -86,37 +81,20 @@ class BatchNorm(Function):
         m = x.size // x.shape[1]
         return m if self.sync is None else m * self.sync.world_size
 
-    def _batch_sum(self, per_channel):
-        """(C,) sums over this shard -> the same sums over the whole batch (a no-op for one process)."""
-        return per_channel if self.sync is None else self.sync.all_sum(per_channel)
+    def _all_sum(self):
+        """None for one process; else the function that adds (C,) sums up over the ranks."""
+        return None if self.sync is None else self.sync.all_sum
 
-    def forward(self, x, gamma, beta):
-        xp = get_array_module(x)
-        if self.training:
-            m = self._batch_size(x)
-            mean = self._batch_sum(sum_per_channel(x)) / m                     # (C,)
-            centered = x - _per_channel(mean, x)                              # x's shape
-            squares = centered * centered                                     # x's shape (y reuses it)
-            var = self._batch_sum(sum_per_channel(squares)) / m               # (C,) biased
-            if self.running_mean is not None:
-                self.running_mean *= 1 - self.momentum
-                self.running_mean += self.momentum * mean
-                self.running_var *= 1 - self.momentum
-                self.running_var += (self.momentum * m / max(m - 1, 1)) * var
-        else:
-            centered, var = x - _per_channel(self.running_mean, x), self.running_var
-            squares = None
-        self.inv_std = 1 / xp.sqrt(var + self.eps)                            # (C,)
-        # x_hat = centered * inv_std is never stored: inv_std is one number per channel, so it folds
-        # into the per-channel factors here and in backward_arrays (one pass over x fewer).
-        self.centered = centered                                              # x - mu, x's shape
-        y = xp.multiply(centered, _per_channel(gamma * self.inv_std, x), out=squares)   # into squares' memory
-        y += _per_channel(beta, x)                                            # y = gamma * x_hat + beta
+    def forward(self, x, gamma, beta):                                        # speed kernel: the formulas above
+        y, self.centered, self.inv_std = fast.batch_norm_forward(
+            x, gamma, beta, self.running_mean, self.running_var, self.training, self.momentum, self.eps,
+            self._batch_size(x), self._all_sum())                             # centered = x - mu, inv_std (C,)
         return y
 
     def backward(self, g):
         if not is_grad_enabled():                                             # the usual, first-order step
-            return self.backward_arrays(g.data)
+            return fast.batch_norm_backward(g.data, self.centered, self.inv_std, self.inputs[1].data,
+                                            self.training, self._batch_size(g), self._all_sum())
         x, gamma, _ = self.inputs
         if self.sync is not None:
             raise NotImplementedError("batch_norm: a second derivative through synchronised statistics "
@@ -131,31 +109,6 @@ class BatchNorm(Function):
         m, sum_g_x_hat, sum_g = self._batch_size(g), g_gamma, g_beta           # (C,) sums
         # scale * (g - x_hat * mean(g * x_hat) - mean(g))
         gx = (g - x_hat * _per_channel(sum_g_x_hat / m, g) - _per_channel(sum_g / m, g)) * scale
-        return gx, g_gamma, g_beta
-
-    def backward_arrays(self, g):
-        """The formula of ``backward`` on raw arrays, for a first-order backward (no graph to record):
-        2 temporaries of x's size instead of 5, and no Tensor objects. The same lines, reordered:
-            dL/dx = g * scale - x_hat * (scale * mean(g * x_hat)) - scale * mean(g),  scale = gamma / sqrt(var + eps)
-        with x_hat = centered * inv_std, and inv_std moved into the per-channel factors.
-        """
-        xp = get_array_module(g)
-        work = g * self.centered                                              # x's shape, reused below
-        g_gamma = sum_per_channel(work) * self.inv_std                        # (C,) sum(g * x_hat)
-        g_beta = sum_per_channel(g)                                           # (C,) sum(g)
-        scale = self.inputs[1].data * self.inv_std                            # (C,) gamma / sqrt(var + eps)
-        gx = g * _per_channel(scale, g)                                       # x's shape
-        if not self.training:
-            return gx, g_gamma, g_beta
-        m, c = self._batch_size(g), g.shape[1]
-        sum_g_x_hat, sum_g = g_gamma, g_beta                                  # (C,) each
-        if self.sync is not None:                                             # both in one all-reduce
-            sums = self._batch_sum(xp.concatenate([g_gamma, g_beta]))         # (2C,)
-            sum_g_x_hat, sum_g = sums[:c], sums[c:]
-        # x_hat * (scale * mean(g * x_hat)), written as centered * (the same per-channel factor * inv_std)
-        xp.multiply(self.centered, _per_channel(scale * sum_g_x_hat / m * self.inv_std, g), out=work)
-        gx -= work
-        gx -= _per_channel(scale * sum_g / m, g)
         return gx, g_gamma, g_beta
 
     def normalized(self, x):
@@ -246,7 +199,10 @@ def batch_norm(x, gamma, beta, running_mean=None, running_var=None, training=Tru
         )
     if not training and running_mean is None:
         raise ValueError("batch_norm: eval mode (training=False) needs running_mean and running_var")
-    return BatchNorm(array_of(running_mean), array_of(running_var), training, momentum, eps,
+    running_mean, running_var = array_of(running_mean), array_of(running_var)
+    if is_textbook() and not (training and sync is not None):                 # the formulas, step by step
+        return batch_norm_textbook(x, gamma, beta, running_mean, running_var, training, momentum, eps)
+    return BatchNorm(running_mean, running_var, training, momentum, eps,
                      sync if training else None)(x, gamma, beta)
 
 

@@ -20,7 +20,7 @@ import argparse
 import os
 import sys
 
-from minigan import backend
+from minigan import backend, fast
 from minigan.backend import BackendError
 from minigan.run.checkpoint import CheckpointError
 from minigan.data import (DatasetError, DownloadError, fake, fake_dataset, load_cifar10, load_fashion_mnist,
@@ -261,10 +261,10 @@ def loss_options(args):
 
 def setup_backend(args):
     """Select --backend and seed minigan's generators with --seed (before the models are built); keep
-    freed host memory for reuse (``backend.keep_freed_memory``: 7-13 % off a batch-128 NumPy iteration)."""
+    freed host memory for reuse (``fast.keep_freed_memory``: 7-13 % off a batch-128 NumPy iteration)."""
     if args.backend:
         backend.set_backend(args.backend)
-    backend.keep_freed_memory()
+    fast.keep_freed_memory()
     backend.manual_seed(args.seed)
     print(f"backend: {backend.get_backend()}, seed {args.seed}")
 
