@@ -58,12 +58,18 @@ def textbook(enabled=True):
         >>> with mg.textbook():
         ...     loss_D, _, _ = d_step(G, D, opt_D, real, None, config)   # step into it in a debugger
     """
-    global _textbook
-    previous, _textbook = _textbook, enabled
+    previous = _textbook
+    set_textbook(enabled)
     try:
         yield
     finally:
-        _textbook = previous
+        set_textbook(previous)
+
+
+def set_textbook(enabled):
+    """Turn textbook mode on or off for the rest of the program (``--textbook`` calls this)."""
+    global _textbook
+    _textbook = bool(enabled)
 
 
 def is_textbook():

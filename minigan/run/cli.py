@@ -190,9 +190,20 @@ def training_parser(description, *, epochs, batch_size, out, sample_every=500, l
 
 
 def script_parser(description):
-    """An ArgumentParser with minigan's help layout and the pointer to docs/cli.md."""
-    return argparse.ArgumentParser(description=description, epilog=SHARED_OPTIONS_HELP,
-                                   formatter_class=HelpFormatter)
+    """An ArgumentParser with minigan's help layout, the pointer to docs/cli.md, and --textbook."""
+    p = argparse.ArgumentParser(description=description, epilog=SHARED_OPTIONS_HELP, formatter_class=HelpFormatter)
+    p.add_argument("--textbook", action=_TextbookFlag, nargs=0, default=False,
+                   help="run every op by its textbook definition (the same numbers, several times slower; "
+                        "docs/reading-guide.md): for stepping through in a debugger")
+    return p
+
+
+class _TextbookFlag(argparse.Action):
+    """--textbook: turns textbook mode on as the option is read, so every script has it (MINIGAN_TEXTBOOK=1)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        backend.set_textbook(True)
+        setattr(namespace, self.dest, True)
 
 
 def add_data_options(p, old_spellings=(), folder=False):
@@ -266,7 +277,8 @@ def setup_backend(args):
         backend.set_backend(args.backend)
     fast.keep_freed_memory()
     backend.manual_seed(args.seed)
-    print(f"backend: {backend.get_backend()}, seed {args.seed}")
+    mode = ", textbook mode (the plain definitions, no speed kernels)" if backend.is_textbook() else ""
+    print(f"backend: {backend.get_backend()}, seed {args.seed}{mode}")
 
 
 def setup_distributed(args):
