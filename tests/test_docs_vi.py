@@ -1,4 +1,4 @@
-"""The Vietnamese pages: docs/vi/X.md is the Vietnamese version of docs/X.md, tested like it and kept in step with it.
+"""The Vietnamese pages: docs/vi/X.md translates docs/X.md, is tested like it and kept in step with it.
 
 For each page docs/vi/X.md:
 - its ```python blocks run in order and print exactly what the ```text block after each shows (the runner
@@ -70,8 +70,8 @@ def headings(path):
     return found
 
 
-def _side_by_side(en, vi):
-    rows = [f"  {'#':>3}  {'docs/' + 'X.md':<56}  docs/vi/X.md"]
+def _side_by_side(name, en, vi):
+    rows = [f"  {'#':>3}  {'docs/' + name:<56}  docs/vi/{name}"]
     for i in range(max(len(en), len(vi))):
         e = str(en[i])[:56] if i < len(en) else "(none)"
         v = str(vi[i])[:56] if i < len(vi) else "(none)"
@@ -84,6 +84,19 @@ def code_tokens(code):
     """The tokens of a python block without its comments: two blocks that differ only in comments are equal."""
     skip = (tokenize.COMMENT, tokenize.NL)
     return [(t.type, t.string) for t in tokenize.generate_tokens(io.StringIO(code).readline) if t.type not in skip]
+
+
+def first_difference(code_a, code_b):
+    """(line of a, line of b) where two python blocks first differ, comments left out."""
+    def located(code):
+        lines = code.split("\n")
+        return [((t.type, t.string), "(end of block)" if t.type == tokenize.ENDMARKER else lines[t.start[0] - 1])
+                for t in tokenize.generate_tokens(io.StringIO(code).readline)
+                if t.type not in (tokenize.COMMENT, tokenize.NL)]
+    for (token_a, line_a), (token_b, line_b) in zip(located(code_a), located(code_b)):
+        if token_a != token_b:
+            return line_a, line_b
+    return "(the same)", "(the same)"
 
 
 def _blocks_outside_vi_only(path):
@@ -146,7 +159,11 @@ def test_pages_are_nfc(page):
 @pytest.mark.parametrize("page", VI_PAGES, ids=_page_id)
 def test_code_blocks_run_and_show_their_output(page, tmp_path, monkeypatch):
     monkeypatch.setenv("MINIGAN_BACKEND", "numpy")
-    for block, output, printed in mf.run_page(page, tmp_path):
+    try:
+        results = mf.run_page(page, tmp_path)
+    except RuntimeError as err:
+        pytest.fail(f"docs/vi/{err}")
+    for block, output, printed in results:
         if printed is None:  # "# notest"
             continue
         printed = mf.normalize_output(printed)
@@ -184,7 +201,8 @@ def test_relative_links_exist(page):
         assert path.exists(), (f"docs/vi/{page.name} links to {target}, which does not exist (from docs/vi/, "
                                f"an English page is ../X.md and a file of the repository ../../path)")
         if anchor and path.suffix == ".md":
-            assert anchor in anchors_of(path), f"docs/vi/{page.name} links to {target}: no such heading in {path.name}"
+            assert anchor in anchors_of(path), (
+                f"docs/vi/{page.name} links to {target}: no such heading in docs/{path.relative_to(DOCS)}")
 
 
 # --- (c) the two languages in step -----------------------------------------------------------------------
@@ -192,7 +210,7 @@ def test_relative_links_exist(page):
 def test_headings_are_in_step_with_the_english_page(page):
     en = headings(english_of(page))
     vi = [h for h in headings(page) if not h.vi_only]
-    table = _side_by_side(en, vi)
+    table = _side_by_side(page.name, en, vi)
     for i, e in enumerate(en):
         if i < len(vi) and vi[i].level == e.level:
             continue
@@ -230,9 +248,14 @@ def test_code_blocks_are_those_of_the_english_page(page):
                         f"block {i + 1} is the {_describe(v, vi_name)}. Copy the English block into "
                         f"{vi_name} at the same place.")
         if e.lang == "python":
-            assert code_tokens(v.code) == code_tokens(e.code), (
-                f"block {i + 1}: the {_describe(v, vi_name)} is not the code of the {_describe(e, en_name)}; "
-                f"copy the English code (only # comments may be translated)")
+            assert v.skipped == e.skipped, (
+                f"block {i + 1}: the {_describe(e, en_name)} {'starts' if e.skipped else 'does not start'} with "
+                f"`# notest`, its counterpart in {vi_name} must too (keep that comment in English)")
+            if code_tokens(v.code) != code_tokens(e.code):
+                line_vi, line_en = first_difference(v.code, e.code)
+                pytest.fail(f"block {i + 1}: the {_describe(v, vi_name)} is not the code of the "
+                            f"{_describe(e, en_name)}; they first differ at\n  English:    {line_en}\n"
+                            f"  Vietnamese: {line_vi}\ncopy the English code (only # comments may be translated)")
         else:
             assert v.code == e.code, (
                 f"block {i + 1}: the {_describe(v, vi_name)} differs from the {_describe(e, en_name)}; "
