@@ -5,9 +5,10 @@ Start with ``minigan/backend.py``. The names below are the public API (see docs/
 """
 
 from minigan import fast, nn, optim
-from minigan.autograd import detect_anomaly, grad, is_grad_enabled, no_grad, trace
+from minigan.autograd import grad, is_grad_enabled, no_grad
 from minigan.backend import get_backend, is_textbook, manual_seed, set_backend, textbook, to_numpy
 from minigan.tools.gradcheck import gradcheck, gradgradcheck
+from minigan.tools.debug import detect_anomaly, trace
 from minigan.tools.graphviz import draw_graph, to_dot
 from minigan.tensor import Tensor, cat, ones, randn, tensor, zeros
 

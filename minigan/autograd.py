@@ -21,40 +21,16 @@ Broadcasting: ``a + b`` with a of shape (N, 3) and b of shape (3,) copies b alon
 b's gradient is the sum of the upstream gradient over that axis. ``unbroadcast(grad, shape)`` does that
 sum for every op that broadcasts.
 
-Higher-order gradients: one backward per op, run in two modes
---------------------------------------------------------------
+One backward per op, differentiable again
+-----------------------------------------
 ``forward`` works on raw arrays; ``backward`` receives the upstream gradient as a *Tensor* and returns
-Tensors, written with Tensor operators (``Mul.backward`` is ``g * b, g * a``). ``run_backward`` calls
-every backward with grad mode set to ``create_graph``:
+Tensors, written with Tensor operators (``Mul.backward`` is ``g * b, g * a``). ``run_backward`` runs
+every backward with grad mode set to ``create_graph``: off for a training step (nothing is recorded;
+``.grad`` of a leaf is an array), on for a gradient penalty (the backward pass is recorded as a graph,
+so the gradients can be differentiated again). docs/double-backward.md explains the three rules that
+keep every backward differentiable, and what it costs.
 
-- ``create_graph=False`` (every training step): grad mode is off, as under ``no_grad()``, so the ops
-  inside a backward record nothing; each costs one thin Tensor wrapper around the array it computes.
-  The arrays computed are the same as when backwards were written on raw arrays, and ``.grad`` of a
-  leaf is an array, as always.
-- ``create_graph=True`` (a gradient penalty, a Hessian-vector product): the same lines record a graph,
-  so the gradients are Tensors with creators and can be differentiated again; a leaf's ``.grad`` is
-  then a Tensor (as in PyTorch; the optimizers read either through ``array_of``).
-
-So a learner reads ONE backward per op. Three rules keep it differentiable:
-1. what a backward uses that depends on an input differentiably is a Tensor in the graph: the input
-   tensors themselves (``self.inputs``), or the output (``self.output()``: a weak reference, enough
-   because backward only reaches a Function through its output, and weak so that output.creator ->
-   Function -> output is no reference cycle). tanh, sigmoid and exp use their output that way;
-2. what is constant almost everywhere stays a saved array, wrapped with ``constant()``: the masks of
-   relu / leaky_relu / dropout, indices (embedding, getitem), shapes;
-3. a heavy or fused piece of a backward is a Function of its own whose backward is again made of ops:
-   conv2d's input gradient IS ``ConvTranspose2d`` (and the reverse); its weight gradient is
-   ``Conv2dWeightGrad(x, g)``, whose forward is the same im2col matmul as before (reusing the columns
-   the forward saved) and whose backward is two convolutions; getitem's backward is ``ScatterAdd``
-   (backward: getitem), sum's is ``BroadcastTo`` (backward: sum). Batch and layer norm keep their
-   fused formula; x_hat and 1/std are recomputed from x with Tensor ops only under create_graph=True
-   (``ops/norm.py``: one normalization more, only when a second derivative was asked for; a weak
-   reference cannot serve, because x_hat is not the output of any op). Batch norm also has its formula
-   on raw arrays, ``backward_arrays``, which a first-order backward runs (fewer temporaries).
-
-``trace()`` prints the ops a backward runs (named "in Tanh.backward: Mul ..."), ``detect_anomaly()``
-names the backward whose op produced a NaN, ``no_grad()`` works inside both.
-See docs/double-backward.md for the gradient penalties that need all this, and what it costs.
+``mg.trace()`` and ``mg.detect_anomaly()`` (tools/debug.py) watch the ops through ``op_hooks``.
 """
 
 import contextlib
@@ -66,9 +42,9 @@ from minigan.backend import backend_of, get_array_module
 # Global switches (plain module variables: easy to inspect in a debugger)
 # ----------------------------------------------------------------------------------------------------
 _grad_enabled = True     # False inside `with no_grad():`
-_trace_enabled = False   # True inside `with trace():`
-_anomaly_enabled = False # True inside `with detect_anomaly():`
-_running_backward = None # the Function whose backward is running (its ops are named after it)
+running_backward = None  # the Function whose backward is running (the ops it calls are named after it)
+op_hooks = []            # hook(fn, input_arrays, result, phase) after every forward ("forward") and every
+                         # gradient a backward returns ("backward"): mg.trace(), mg.detect_anomaly()
 
 
 @contextlib.contextmanager
@@ -86,48 +62,9 @@ def is_grad_enabled():
     return _grad_enabled
 
 
-@contextlib.contextmanager
-def trace():
-    """Print every op as it runs: name, input and output shapes, dtype, backend.
-
-        >>> with mg.trace():
-        ...     y = (x @ w).sum()
-        MatMul   (2, 3) float32 numpy, (3, 4) float32 numpy -> (2, 4) float32 numpy
-        Sum      (2, 4) float32 numpy -> () float32 numpy
-    """
-    global _trace_enabled
-    previous, _trace_enabled = _trace_enabled, True
-    try:
-        yield
-    finally:
-        _trace_enabled = previous
-
-
-@contextlib.contextmanager
-def detect_anomaly():
-    """Raise at the first op whose forward or backward produces NaN or Inf (slow: a debug tool)."""
-    global _anomaly_enabled
-    previous, _anomaly_enabled = _anomaly_enabled, True
-    try:
-        yield
-    finally:
-        _anomaly_enabled = previous
-
-
-def _describe(array):
+def describe(array):
     """'(2, 3) float32 numpy' — how trace() and error messages show an array."""
     return f"{tuple(array.shape)} {array.dtype} {backend_of(array)}"
-
-
-def _check_finite(array, fn, phase, inputs):
-    xp = get_array_module(array)
-    if not bool(xp.isfinite(array).all()):
-        shapes = ", ".join(_describe(x) for x in inputs)
-        raise FloatingPointError(
-            f"detect_anomaly: {type(fn).__name__}.{phase} produced NaN or Inf "
-            f"(inputs: {shapes}). The op above it in the graph fed it bad values, or it divided "
-            "by zero / took the log of 0."
-        )
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -151,16 +88,8 @@ class Function:
         _check_same_backend(type(self).__name__, arrays)
 
         output = self.forward(*arrays)
-
-        if _trace_enabled:
-            ins = ", ".join(_describe(a) for a in arrays)
-            where = "" if _running_backward is None else f"  in {type(_running_backward).__name__}.backward: "
-            print(f"{where}{type(self).__name__:<18} {ins} -> {_describe(output)}")
-        if _anomaly_enabled:
-            if _running_backward is None:
-                _check_finite(output, self, "forward", arrays)
-            else:  # an op inside a backward: the backward is what went wrong
-                _check_finite(output, _running_backward, "backward", arrays)
+        for hook in op_hooks:                                    # mg.trace(), mg.detect_anomaly()
+            hook(self, arrays, output, "forward")
 
         requires_grad = _grad_enabled and any(t.requires_grad for t in tensors)
         result = Tensor(output, requires_grad=requires_grad)
@@ -188,7 +117,7 @@ class Function:
 def _check_same_backend(op_name, arrays):
     backends = {backend_of(a) for a in arrays}
     if len(backends) > 1:
-        shapes = ", ".join(_describe(a) for a in arrays)
+        shapes = ", ".join(describe(a) for a in arrays)
         raise TypeError(
             f"{op_name}: inputs live on different backends ({shapes}). Move them to one backend "
             "first, e.g. tensor.to('cupy') or tensor.to('numpy') (module.to(...) for a model)."
@@ -350,15 +279,15 @@ def run_backward(roots, root_grads, retain_graph, create_graph, inputs=None):
 
 def _push_back(fn, grad_output, grads, wanted, create_graph):
     """One chain-rule step: fn.backward, then add each input's gradient into ``grads``."""
-    global _running_backward
-    needs, outer = fn.needs_input_grad, _running_backward
+    global running_backward
+    needs, outer = fn.needs_input_grad, running_backward
     if wanted is not None:  # mg.grad(): skip the gradients that lead to no requested input
         fn.needs_input_grad = [n and id(p) in wanted for n, p in zip(needs, fn.inputs)]
-    _running_backward = fn
+    running_backward = fn
     try:
         input_grads = fn.backward(grad_output)
     finally:
-        fn.needs_input_grad, _running_backward = needs, outer
+        fn.needs_input_grad, running_backward = needs, outer
     if not isinstance(input_grads, tuple):
         input_grads = (input_grads,)
     for parent, g in zip(fn.inputs, input_grads):
@@ -371,8 +300,8 @@ def _push_back(fn, grad_output, grads, wanted, create_graph):
         if g.shape != parent.shape:
             raise RuntimeError(f"{type(fn).__name__}.backward returned a gradient of shape {g.shape} "
                                f"for an input of shape {parent.shape}")
-        if _anomaly_enabled:
-            _check_finite(g.data, fn, "backward", [p.data for p in fn.inputs])
+        for hook in op_hooks:                                    # mg.detect_anomaly() checks it
+            hook(fn, [p.data for p in fn.inputs], g.data, "backward")
         if id(parent) in grads:
             grads[id(parent)] = grads[id(parent)] + g  # used twice: contributions add up
         else:

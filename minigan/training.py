@@ -27,7 +27,6 @@ import numpy as np
 
 from minigan import backend, functional as F
 from minigan.autograd import no_grad
-from minigan.data import batches
 from minigan.ops.activations import sigmoid_array
 from minigan.optim import Adam
 from minigan.tensor import Tensor, ones, randn, zeros
@@ -140,11 +139,13 @@ def generate(G, z, labels=None):
 # ----------------------------------------------------------------------------------------------------
 # The loop, bare (the full runner with checkpoints and logs: minigan/run/trainer.py)
 # ----------------------------------------------------------------------------------------------------
-def train_loop(G, D, images, labels, config):
-    """Train G and D on float images (N, C, H, W) in [-1, 1] and int labels (N,); no files written.
+def train_loop(G, D, epoch_batches, config):
+    """Train G and D for ``config.epochs`` epochs; no files written. Returns one (loss_D, loss_G) per iteration.
 
-    Returns one (loss_D, loss_G) pair per iteration. The same two steps as ``run.trainer.train``,
-    without its checkpoints, resume, logs or pictures: read this loop first.
+    ``epoch_batches(epoch)`` yields (real (B, C, H, W) in [-1, 1], labels (B,)) batches, e.g.
+    ``lambda epoch: minigan.data.batches((images, labels), 64, shuffle=True, seed=[0, epoch])``.
+    The same two steps as ``run.trainer.train``, without its checkpoints, resume, logs or pictures:
+    read this loop first.
     """
     betas = (config.beta1, config.beta2)
     opt_G, opt_D = Adam(G.parameters(), config.lr, betas), Adam(D.parameters(), config.lr, betas)
@@ -152,7 +153,7 @@ def train_loop(G, D, images, labels, config):
     for epoch in range(config.epochs):
         G.train()
         D.train()
-        for real, y in batches((images, labels), config.batch_size, shuffle=True, seed=[config.seed, epoch]):
+        for real, y in epoch_batches(epoch):
             loss_D, _, _ = d_step(G, D, opt_D, real, y, config)       # real: (B, C, H, W), y: (B,)
             loss_G = g_step(G, D, opt_G, real.shape[0], y, config)
             history.append((loss_D, loss_G))

@@ -42,9 +42,16 @@ channel.
 from minigan import fast
 from minigan.autograd import Function, array_of, constant, is_grad_enabled
 from minigan.backend import get_array_module, is_textbook
-from minigan.fast.norm import per_channel as _per_channel, stat_axes as _stat_axes   # (C,) -> (1, C, 1, 1); (0, 2, 3)
 
 
+
+
+def _stat_axes(x):
+    return (0,) if x.ndim == 2 else (0, 2, 3)                                 # every axis but the channels
+
+
+def _per_channel(v, x):
+    return v.reshape((1, -1) + (1,) * (x.ndim - 2))                           # (C,) -> (1, C, 1, 1) or (1, C)
 
 
 def batch_norm_textbook(x, gamma, beta, running_mean, running_var, training, momentum, eps):
