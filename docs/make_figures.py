@@ -383,9 +383,9 @@ def refresh_tables(pages=None):
 # A recorded debugger session (reading-guide.md)
 # ====================================================================================================
 PDB_COMMANDS = [
-    "!from minigan.training import d_step, g_step",
+    "!from minigan.training import d_loss, g_step",
     "!from minigan.ops import conv",
-    "b d_step",
+    "b d_loss",
     "b conv.Conv2d.backward, self.inputs[0].shape[1] == 3",
     "b conv.ConvTranspose2d.backward, g.shape[1] == 3",
     "c",
@@ -420,8 +420,8 @@ def record_pdb_session(script, commands=PDB_COMMANDS):
 
     from minigan import training
 
-    source, first = inspect.getsourcelines(training.d_step)
-    after_fake = next(first + i for i, line in enumerate(source) if "logits_real" in line)
+    source, first = inspect.getsourcelines(training.d_loss)
+    after_fake = next(first + i for i, line in enumerate(source) if "logits_real = D(" in line)
     commands = [c.format(line_after_fake=after_fake) for c in commands]
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "debug_dcgan.py").write_text(script)
