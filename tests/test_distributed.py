@@ -164,17 +164,34 @@ class FakeDeviceArray:
         self.size, self.dtype, self.flags, self.shape = self.a.size, self.a.dtype, self.a.flags, self.a.shape
 
 
+# The NCCL id of CuPy 14 and of CuPy 13 (cupy_backends/cuda/libs/nccl.pyx at v14.2.0 and v13.6.0;
+# CuPy's upgrade guide, "Change in cupy.cuda.nccl.get_unique_id Return Type"):
+#   CuPy 14: get_unique_id() -> bytes of length 128; NcclCommunicator(int ndev, bytes commId, int rank)
+#            raises TypeError for anything but bytes and ValueError for a length other than 128.
+#   CuPy 13: get_unique_id() -> tuple of 128 ints, each a C char (signed on x86-64, unsigned on ARM);
+#            NcclCommunicator(int ndev, tuple commId, int rank), a char out of range: OverflowError.
+NCCL_IDS = {
+    "cupy14": bytes(range(100, 228)),                                # 128 bytes, some above 127
+    "cupy13": tuple(range(-64, 64)),                                 # 128 signed chars (x86-64)
+    "cupy13-arm": tuple(range(100, 228)),                            # 128 unsigned chars (ARM)
+}
+
+
 class FakeNccl:
-    """cupy.cuda.nccl's names; its communicator sums in a peer's array by reading the raw pointers."""
+    """cupy.cuda.nccl's names; its communicator sums in a peer's array by reading the raw pointers.
+
+    ``version``: which CuPy's id API it has (a key of NCCL_IDS); its communicator checks the id's type,
+    length and range as that CuPy's does."""
     NCCL_FLOAT32, NCCL_FLOAT64, NCCL_INT64, NCCL_SUM = 7, 8, 4, 0
     C_TYPES = {7: ctypes.c_float, 8: ctypes.c_double, 4: ctypes.c_int64}
 
-    def __init__(self, peer=None):
-        self.peer, self.made_ids, self.log = peer, 0, []
+    def __init__(self, version="cupy14", peer=None):
+        self.version, self.peer, self.made_ids, self.log = version, peer, 0, []
         fake = self
 
         class NcclCommunicator:
             def __init__(self, ndev, comm_id, rank):
+                fake.check_id(comm_id)
                 fake.log.append(("init", ndev, comm_id, rank))
 
             def allReduce(self, send, recv, count, dtype, op, stream):
@@ -189,7 +206,18 @@ class FakeNccl:
 
     def get_unique_id(self):
         self.made_ids += 1
-        return tuple(range(-64, 64))                                 # 128 signed chars
+        return NCCL_IDS[self.version]
+
+    def check_id(self, comm_id):
+        want = bytes if self.version == "cupy14" else tuple
+        if not isinstance(comm_id, want):
+            raise TypeError(f"Argument 'commId' has incorrect type (expected {want.__name__}, "
+                            f"got {type(comm_id).__name__})")
+        if len(comm_id) != 128:
+            raise ValueError(f"commId length {len(comm_id)} != 128.")
+        low, high = (-128, 127) if self.version == "cupy13" else (0, 255)
+        if want is tuple and not all(low <= c <= high for c in comm_id):
+            raise OverflowError("value too large to convert to char")
 
 
 class FakeComm:
@@ -211,21 +239,27 @@ class FakeComm:
             buf[:] = self.sent
 
 
-def test_nccl_id_is_made_by_rank_0_and_broadcast_over_mpi():
-    nccl0, nccl1 = FakeNccl(), FakeNccl()
+@pytest.mark.parametrize("version", list(NCCL_IDS))
+def test_nccl_id_is_made_by_rank_0_and_broadcast_over_mpi(version):
+    nccl0, nccl1 = FakeNccl(version), FakeNccl(version)
     rank0 = FakeComm(0)
     id0 = distributed.exchange_nccl_id(rank0, nccl0)
+    assert rank0.sent.dtype == np.uint8 and rank0.sent.shape == (129,)   # MPI carries bytes
     id1 = distributed.exchange_nccl_id(FakeComm(1, sent=rank0.sent), nccl1)
-    assert id0 == id1 == tuple(range(-64, 64))
+    assert id0 == id1 == NCCL_IDS[version]                           # the same value and type as rank 0 got
+    assert type(id1) is type(NCCL_IDS[version])
     assert (nccl0.made_ids, nccl1.made_ids) == (1, 0)               # rank 1 never makes its own
 
 
-def test_nccl_reducer_passes_pointers_counts_and_types_of_the_arrays():
+@pytest.mark.parametrize("version", list(NCCL_IDS))
+def test_nccl_reducer_passes_pointers_counts_and_types_of_the_arrays(version):
     peer = np.arange(5, dtype=np.float32)
-    nccl = FakeNccl(peer=peer)
+    rank0 = FakeComm(0)
+    distributed.exchange_nccl_id(rank0, FakeNccl(version))          # rank 0's id, as MPI carries it
+    nccl = FakeNccl(version, peer=peer)
     cupy = SimpleNamespace(cuda=SimpleNamespace(get_current_stream=lambda: SimpleNamespace(ptr=4242)))
-    reducer = distributed.NcclReducer(FakeComm(1, sent=np.full(128, 3, dtype=np.int8)), nccl, cupy)
-    assert nccl.log[0] == ("init", 2, (3,) * 128, 1)
+    reducer = distributed.NcclReducer(FakeComm(1, sent=rank0.sent), nccl, cupy)
+    assert nccl.log[0] == ("init", 2, NCCL_IDS[version], 1)          # rank 0's id, in this CuPy's type
     buf = FakeDeviceArray(np.ones(5, dtype=np.float32))
     reducer.all_sum_(buf)
     np.testing.assert_array_equal(buf.a, 1 + peer)                   # summed where buf lives
@@ -234,6 +268,18 @@ def test_nccl_reducer_passes_pointers_counts_and_types_of_the_arrays():
     assert nccl.log[2] == ("bcast", 3, FakeNccl.NCCL_INT64, 0, 4242)
     with pytest.raises(distributed.DistributedError, match="float16"):
         reducer.all_sum_(FakeDeviceArray(np.zeros(2, dtype=np.float16)))
+
+
+def test_the_fake_nccl_refuses_what_each_cupy_refuses():
+    """The fakes above can fail: CuPy 14 refuses a tuple, CuPy 13 bytes and out-of-range chars."""
+    with pytest.raises(TypeError, match="expected bytes"):
+        FakeNccl("cupy14").NcclCommunicator(2, NCCL_IDS["cupy13"], 0)
+    with pytest.raises(ValueError, match="length 127"):
+        FakeNccl("cupy14").NcclCommunicator(2, bytes(127), 0)
+    with pytest.raises(TypeError, match="expected tuple"):
+        FakeNccl("cupy13").NcclCommunicator(2, NCCL_IDS["cupy14"], 0)
+    with pytest.raises(OverflowError):
+        FakeNccl("cupy13").NcclCommunicator(2, NCCL_IDS["cupy13-arm"], 0)    # 200 is no signed char
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -76,6 +76,7 @@ def test_fd_validates_shapes():
         gaussian_frechet_distance(np.zeros(3), np.eye(3), np.zeros(3), np.eye(4))
 
 
+@pytest.mark.backends("cupy")                                      # kept by MINIGAN_TEST_BACKENDS=cupy
 def test_fd_on_cupy_matches_numpy():
     """Runs where a GPU and CuPy are present; the same numbers must come out."""
     try:

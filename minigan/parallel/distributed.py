@@ -47,6 +47,7 @@ from minigan.optim import flat_offsets, flat_views
 from minigan.tensor import Tensor
 
 NCCL_UNIQUE_ID_BYTES = 128      # the size of NCCL's ncclUniqueId (nccl.h)
+NCCL_ID_AS_BYTES, NCCL_ID_AS_SIGNED_CHARS, NCCL_ID_AS_UNSIGNED_CHARS = 0, 1, 2   # exchange_nccl_id's forms
 MPI_INSTALL_HINT = 'pip install -e ".[mpi]"   (mpi4py and the mpich wheel, which brings mpiexec)'
 
 
@@ -112,12 +113,30 @@ def exchange_nccl_id(comm, nccl):
     """NCCL's 128-byte id, made by rank 0 and broadcast by MPI: the "address" of one NCCL communicator.
 
     Every rank passes the same id to NcclCommunicator; a rank that got another id would wait forever.
+    The id's Python type depends on CuPy's version, and each rank gets back the type rank 0 was given:
+      CuPy >= 14: ``bytes`` (128 of them), and ``NcclCommunicator(ndev, commId: bytes, rank)``;
+      CuPy 13:    a tuple of 128 ints, each one C ``char``: -128..127 where char is signed (x86-64),
+                  0..255 where it is unsigned (ARM); ``NcclCommunicator(ndev, commId: tuple, rank)``.
+    (CuPy's cupy_backends/cuda/libs/nccl.pyx at v13.6.0 and v14.2.0, and its upgrade guide,
+    docs/source/upgrade.rst, "Change in cupy.cuda.nccl.get_unique_id Return Type".)
+    MPI carries the 128 bytes, and one more byte in front saying which of the three to give back.
     """
-    uid = np.zeros(NCCL_UNIQUE_ID_BYTES, dtype=np.int8)               # (128,) signed chars, as nccl.h
+    buf = np.zeros(1 + NCCL_UNIQUE_ID_BYTES, dtype=np.uint8)          # (1 + 128,): the form, then the id
     if comm.Get_rank() == 0:
-        uid[:] = nccl.get_unique_id()                                  # a tuple of 128 ints in -128..127
-    comm.Bcast(uid, root=0)
-    return tuple(int(c) for c in uid)
+        uid = nccl.get_unique_id()
+        if isinstance(uid, bytes):                                     # CuPy >= 14
+            buf[0] = NCCL_ID_AS_BYTES
+            buf[1:] = np.frombuffer(uid, dtype=np.uint8)
+        else:                                                          # CuPy 13: 128 chars as ints
+            buf[0] = NCCL_ID_AS_UNSIGNED_CHARS if max(uid) > 127 else NCCL_ID_AS_SIGNED_CHARS
+            buf[1:] = np.array(uid, dtype=np.int16).astype(np.uint8)   # -1 -> 255: the same bit pattern
+    comm.Bcast(buf, root=0)
+    form, raw = int(buf[0]), buf[1:]                                   # raw: (128,) uint8
+    if form == NCCL_ID_AS_BYTES:
+        return raw.tobytes()
+    if form == NCCL_ID_AS_SIGNED_CHARS:
+        return tuple(int(c) for c in raw.view(np.int8))               # 255 -> -1
+    return tuple(int(c) for c in raw)
 
 
 class NcclReducer:
@@ -131,7 +150,8 @@ class NcclReducer:
     def __init__(self, comm, nccl, cupy):
         self.nccl, self.cupy = nccl, cupy
         self.types = {"float32": nccl.NCCL_FLOAT32, "float64": nccl.NCCL_FLOAT64, "int64": nccl.NCCL_INT64}
-        self.comm = nccl.NcclCommunicator(comm.Get_size(), exchange_nccl_id(comm, nccl), comm.Get_rank())
+        uid = exchange_nccl_id(comm, nccl)                             # bytes (CuPy >= 14) or a tuple (13)
+        self.comm = nccl.NcclCommunicator(comm.Get_size(), uid, comm.Get_rank())
 
     def _type(self, buf):
         if str(buf.dtype) not in self.types or not buf.flags.c_contiguous:
