@@ -89,7 +89,7 @@ rng = np.random.default_rng(0)        # the real data
 OUT = Path("runs") / "01_gan_toy2d"   # pictures go here
 OUT.mkdir(parents=True, exist_ok=True)
 
-STEPS = 300 if QUICK else 2000        # training iterations: one D step + one G step each
+STEPS = 200 if QUICK else 2000        # training iterations: one D step + one G step each
 BATCH_SIZE = 256
 LR = 1e-3
 
@@ -267,15 +267,16 @@ plt.show()
 
 # %%
 h = np.array(history)                                                    # (STEPS, 4)
-k = min(50, len(h))
+k = max(1, min(50, len(h) // 5))                                         # the running mean's width
+at = np.arange(k, len(h) + 1)                                            # the iteration each mean ends at
 smooth = lambda v: np.convolve(v, np.ones(k) / k, mode="valid")          # running mean over k steps
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3))
-ax1.plot(smooth(h[:, 0]), label="loss_D")
-ax1.plot(smooth(h[:, 1]), label="loss_G")
+ax1.plot(at, smooth(h[:, 0]), label="loss_D")
+ax1.plot(at, smooth(h[:, 1]), label="loss_G")
 for level in (2 * math.log(2), math.log(2)):
     ax1.axhline(level, ls="--", c="0.5", lw=0.8)
-ax2.plot(smooth(h[:, 2]), label="D(x)")
-ax2.plot(smooth(h[:, 3]), label="D(G(z))")
+ax2.plot(at, smooth(h[:, 2]), label="D(x)")
+ax2.plot(at, smooth(h[:, 3]), label="D(G(z))")
 ax2.axhline(0.5, ls="--", c="0.5", lw=0.8)
 for ax in (ax1, ax2):
     ax.set_xlabel("step")
@@ -293,5 +294,6 @@ plt.show()
 #   points?
 # - Put all 8 centres on one side of the circle, or use 25 blobs on a grid.
 #
-# Next: notebook 3 (the transposed convolution, the layer that lets a generator make *images*), then
-# notebook 2 (a DCGAN on CIFAR-10).
+# Next: notebook 2, the same game on CIFAR-10 images with convolutional networks (a DCGAN). Its
+# generator is built from transposed convolutions, the layer that notebook 3 takes apart; read that one
+# first if you like.

@@ -222,15 +222,16 @@ print(f"final: loss_D {loss_D:.3f}  loss_G {loss_G:.3f}  D(x) {d_x:.2f}  D(G(z))
 
 # %%
 h = np.array(history)                                                     # (iterations, 4)
-k = min(50, len(h))
+k = max(1, min(50, len(h) // 5))                                         # the running mean's width
+at = np.arange(k, len(h) + 1)                                            # the iteration each mean ends at
 smooth = lambda v: np.convolve(v, np.ones(k) / k, mode="valid")           # running mean over k iterations
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3))
-ax1.plot(smooth(h[:, 0]), label="loss_D")
-ax1.plot(smooth(h[:, 1]), label="loss_G")
+ax1.plot(at, smooth(h[:, 0]), label="loss_D")
+ax1.plot(at, smooth(h[:, 1]), label="loss_G")
 ax1.axhline(2 * math.log(2), ls="--", c="0.5", lw=0.8)
 ax1.axhline(math.log(2), ls="--", c="0.5", lw=0.8)
-ax2.plot(smooth(h[:, 2]), label="D(x)")
-ax2.plot(smooth(h[:, 3]), label="D(G(z))")
+ax2.plot(at, smooth(h[:, 2]), label="D(x)")
+ax2.plot(at, smooth(h[:, 3]), label="D(G(z))")
 ax2.axhline(0.5, ls="--", c="0.5", lw=0.8)
 for ax in (ax1, ax2):
     ax.set_xlabel("iteration")
