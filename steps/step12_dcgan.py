@@ -1,0 +1,175 @@
+"""Step 12 of 14: the seed's DCGAN, generator and discriminator at 32x32, and one real training iteration.
+
+Adds:    The ops of steps 5-11 as layers holding their parameters, and the seed's DCGAN (Radford et al.,
+         2016) as minigan/models/dcgan.py builds it: the same layers in the same order, k=4, s=2, p=1,
+         weights ~ N(0, 0.02), BatchNorm gamma ~ N(1, 0.02), biases 0. A DCGAN is a chain, so step 3's
+         graph is a list: forward in order, backward in reverse, each layer keeping its last input; so
+         D goes forward and back on the real batch, then on the fakes (two BatchNorm statistics, as in
+         the package). im2col is a strided view and the products einsums. Then one iteration of step 7
+         with Adam(2e-4, betas (0.5, 0.999)) on a random batch standing in for CIFAR-10 (the one long
+         step: seven kinds of layer, two networks and a training iteration).
+Run:     python steps/step12_dcgan.py
+Package: minigan/models/dcgan.py (Generator, Discriminator), minigan/training.py (d_step, g_step)
+Prints:
+    G: 3,022,147 parameters, D: 2,760,385 (those of minigan.models.build({'name': 'dcgan'}))
+    D step: loss_D 1.5612 (a D that cannot tell: 2 log 2 = 1.3863)
+    G step: loss_G 2.4636 (log 2 = 0.6931)
+    G(z): (8, 3, 32, 32), in [-1, 1]: True; D(G(z)): (8, 1) logits
+"""
+
+import numpy as np
+
+def windows(x):                                                       # im2col (step 8) as a view, k=4, s=2, p=1
+    x = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))                   # (N, C, H, W) -> (N, C, H/2, W/2, 4, 4)
+    return np.lib.stride_tricks.sliding_window_view(x, (4, 4), axis=(2, 3))[:, :, ::2, ::2]
+
+def conv2d(x, W):                                                     # (N, C_in, H, W), W (C_out, C_in, 4, 4)
+    return np.einsum("nchwij,ocij->nohw", windows(x), W, optimize=True)   # -> (N, C_out, H/2, W/2)
+
+def conv_transpose2d(x, W):                                           # (N, C_in, H, W), W (C_in, C_out, 4, 4)
+    n, _, h, w = x.shape                                              # Kiểu 1 (step 9): stamp, add up, crop 1
+    stamps = np.einsum("nchw,coij->noijhw", x, W, optimize=True)      # (N, C_out, 4, 4, H, W)
+    out = np.zeros((n, W.shape[1], 2 * h + 2, 2 * w + 2))
+    for i in range(4):
+        for j in range(4):
+            out[:, :, i:i + 2 * h:2, j:j + 2 * w:2] += stamps[:, :, i, j]   # col2im (step 8)
+    return out[:, :, 1:-1, 1:-1]                                      # (N, C_out, 2H, 2W)
+
+class Layer:
+    params = {}                                                       # name -> array (the package's names)
+
+class Linear(Layer):                                                  # (N, in) -> (N, out)
+    def __init__(self, rng, n_in, n_out):
+        self.params = {"weight": rng.normal(0, 0.02, (n_out, n_in)), "bias": np.zeros(n_out)}
+    def forward(self, x):
+        self.x = x
+        return x @ self.params["weight"].T + self.params["bias"]
+    def backward(self, g):
+        self.grads["weight"] += g.T @ self.x
+        self.grads["bias"] += g.sum(axis=0)
+        return g @ self.params["weight"]
+
+class Conv(Layer):
+    """Conv2d, k=4, s=2, p=1: (N, C_in, H, W) -> (N, C_out, H/2, W/2), W (C_out, C_in, 4, 4); transposed:
+    ConvTranspose2d -> (N, C_out, 2H, 2W), W (C_in, C_out, 4, 4). Each one's input gradient is the other."""
+    def __init__(self, rng, c_in, c_out, transposed=False):
+        shape = (c_in, c_out, 4, 4) if transposed else (c_out, c_in, 4, 4)
+        self.params, self.transposed = {"weight": rng.normal(0, 0.02, shape), "bias": np.zeros(c_out)}, transposed
+    def forward(self, x):
+        self.x = x
+        conv = conv_transpose2d if self.transposed else conv2d
+        return conv(x, self.params["weight"]) + self.params["bias"][:, None, None]
+    def backward(self, g):
+        large, small = (g, self.x) if self.transposed else (self.x, g)   # gW: the larger map's windows . the smaller
+        self.grads["weight"] += np.einsum("nchwij,nohw->ocij", windows(large), small, optimize=True)
+        self.grads["bias"] += g.sum(axis=(0, 2, 3))
+        return (conv2d if self.transposed else conv_transpose2d)(g, self.params["weight"])
+
+class BatchNorm2d(Layer):                                             # step 11, training mode
+    def __init__(self, rng, c):
+        self.params = {"weight": rng.normal(1, 0.02, c), "bias": np.zeros(c)}   # gamma, beta
+        self.running_mean, self.running_var = np.zeros(c), np.ones(c)
+    def forward(self, x):
+        m, mu, var = x.size // x.shape[1], x.mean(axis=(0, 2, 3)), x.var(axis=(0, 2, 3))
+        self.running_mean[...] = 0.9 * self.running_mean + 0.1 * mu
+        self.running_var[...] = 0.9 * self.running_var + 0.1 * var * m / (m - 1)
+        self.inv_std = 1 / np.sqrt(var + 1e-5)[:, None, None]         # (C, 1, 1)
+        self.x_hat = (x - mu[:, None, None]) * self.inv_std
+        return self.params["weight"][:, None, None] * self.x_hat + self.params["bias"][:, None, None]
+    def backward(self, g):
+        d, x_hat = g * self.params["weight"][:, None, None], self.x_hat
+        self.grads["weight"] += (g * x_hat).sum(axis=(0, 2, 3))
+        self.grads["bias"] += g.sum(axis=(0, 2, 3))
+        return (d - d.mean(axis=(0, 2, 3), keepdims=True) - x_hat * (d * x_hat).mean(axis=(0, 2, 3), keepdims=True)) * self.inv_std
+
+class Act(Layer):                                                     # LeakyReLU(slope); slope 0: ReLU
+    def __init__(self, slope): self.slope = slope
+    def forward(self, x):
+        self.local = np.where(x > 0, 1.0, self.slope)
+        return x * self.local
+    def backward(self, g): return g * self.local
+
+class Tanh(Layer):
+    def forward(self, x):
+        self.y = np.tanh(x)
+        return self.y
+    def backward(self, g): return g * (1 - self.y ** 2)
+
+class Reshape(Layer):                                                 # (N, ...) -> (N, *shape)
+    def __init__(self, *shape): self.shape = shape
+    def forward(self, x):
+        self.x_shape = x.shape
+        return x.reshape(x.shape[0], *self.shape)
+    def backward(self, g): return g.reshape(self.x_shape)
+
+def zero_grad(net):                                                   # backward adds into .grads (step 3)
+    for layer in net:
+        layer.grads = {name: np.zeros_like(p) for name, p in layer.params.items()}
+
+def forward(net, x):
+    for layer in net:
+        x = layer.forward(x)
+    return x
+
+def backward(net, g):                                                 # step 3's reverse order, for a chain
+    for layer in reversed(net):
+        g = layer.backward(g)
+    return g
+
+def generator(rng, latent_dim=128):                                   # z (N, 128) -> images (N, 3, 32, 32)
+    net = [Linear(rng, latent_dim, 2048), Reshape(512, 2, 2), BatchNorm2d(rng, 512), Act(0)]   # (N, 512, 2, 2)
+    for c_in, c_out in [(512, 256), (256, 128), (128, 64)]:           # -> (N, 64, 16, 16)
+        net += [Conv(rng, c_in, c_out, transposed=True), BatchNorm2d(rng, c_out), Act(0)]
+    return net + [Conv(rng, 64, 3, transposed=True), Tanh()]
+
+def discriminator(rng):                                               # images (N, 3, 32, 32) -> logits (N, 1)
+    net = [Conv(rng, 3, 64), Act(0.2)]                                # (N, 64, 16, 16), no BatchNorm on the input
+    for c_in, c_out in [(64, 128), (128, 256), (256, 512)]:           # -> (N, 512, 2, 2)
+        net += [Conv(rng, c_in, c_out), BatchNorm2d(rng, c_out), Act(0.2)]
+    return net + [Reshape(2048), Linear(rng, 2048, 1)]
+
+class Adam:                                                           # step 6, over the layers' named arrays
+    def __init__(self, net, lr=2e-4, betas=(0.5, 0.999), eps=1e-8):
+        self.slots = [(layer, name) for layer in net for name in layer.params]
+        self.m, self.v = ([np.zeros_like(layer.params[name]) for layer, name in self.slots] for _ in "mv")
+        self.lr, self.betas, self.eps, self.t = lr, betas, eps, 0
+    def step(self):
+        self.t, (b1, b2) = self.t + 1, self.betas
+        for (layer, name), m, v in zip(self.slots, self.m, self.v):
+            g = layer.grads[name]
+            m[...] = b1 * m + (1 - b1) * g
+            v[...] = b2 * v + (1 - b2) * g ** 2
+            layer.params[name] -= self.lr * (m / (1 - b1 ** self.t)) / (np.sqrt(v / (1 - b2 ** self.t)) + self.eps)
+
+def bce_with_logits(z, t):                                            # step 5: (loss, dloss/dz)
+    return (np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))).mean(), (0.5 + 0.5 * np.tanh(z / 2) - t) / z.size
+
+def d_step(G, D, opt_D, real, z):
+    fake = forward(G, z)                                              # G's gradients are not needed here
+    zero_grad(D)
+    loss_real, g = bce_with_logits(forward(D, real), 1.0)
+    backward(D, g)                                                    # before D's layers see the fakes
+    loss_fake, g = bce_with_logits(forward(D, fake), 0.0)
+    backward(D, g)                                                    # adds into the same .grads
+    opt_D.step()
+    return loss_real + loss_fake
+
+def g_step(G, D, opt_G, z):
+    zero_grad(G)
+    loss, g = bce_with_logits(forward(D, forward(G, z)), 1.0)
+    backward(G, backward(D, g))                                       # through D (its .grads fill too, unused)
+    opt_G.step()
+    return loss
+
+if __name__ == "__main__":
+    rng = np.random.default_rng(0)
+    G, D = generator(rng), discriminator(rng)
+    opt_G, opt_D = Adam(G), Adam(D)
+    real = rng.uniform(-1, 1, (8, 3, 32, 32))                         # a stand-in for 8 CIFAR-10 images
+    sizes = [sum(p.size for layer in net for p in layer.params.values()) for net in (G, D)]
+    print(f"G: {sizes[0]:,} parameters, D: {sizes[1]:,} (those of minigan.models.build({{'name': 'dcgan'}}))")
+    print(f"D step: loss_D {d_step(G, D, opt_D, real, rng.standard_normal((8, 128))):.4f} "
+          f"(a D that cannot tell: 2 log 2 = {2 * np.log(2):.4f})")
+    print(f"G step: loss_G {g_step(G, D, opt_G, rng.standard_normal((8, 128))):.4f} (log 2 = {np.log(2):.4f})")
+    images = forward(G, rng.standard_normal((8, 128)))
+    print(f"G(z): {images.shape}, in [-1, 1]: {np.abs(images).max() <= 1}; D(G(z)): {forward(D, images).shape} logits")
