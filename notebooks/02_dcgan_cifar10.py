@@ -125,7 +125,7 @@ def show_grid(images, nrow, title, path=None):
 # %% [markdown]
 # ## 1. The data
 #
-# `load_cifar10` reads the official binary files (downloading them once, 163 MB, to
+# `load_cifar10` reads the official binary files (downloading them once, about 170 MB, to
 # `~/.cache/minigan`). The images come as stored, `uint8` in 0..255 with the channels last;
 # `to_float_images` turns them into the `float32 (N, 3, 32, 32)` layout of the convolutions, scaled to
 # [-1, 1], the range of G's final `tanh`.

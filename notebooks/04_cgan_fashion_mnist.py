@@ -125,7 +125,7 @@ def show_grid(images, nrow, title, path=None):
 # %% [markdown]
 # ## 1. The data, with its labels
 #
-# `load_fashion_mnist` reads the four official files (downloading them once, 30 MB). Every image comes
+# `load_fashion_mnist` reads the four official files (downloading them once, about 30 MB). Every image comes
 # with its label, an integer 0..9; `FASHION_MNIST_CLASSES` names them. One row per class:
 
 # %%

@@ -100,6 +100,9 @@ def run_notebook(tmp_path, monkeypatch):
     kernels = tmp_path / "jupyter" / "kernels"
     write_kernel_spec(kernels / KERNEL)                    # this interpreter, whatever "python3" means here
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    for variable, folder in [("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_RUNTIME_DIR", "runtime"),
+                             ("IPYTHONDIR", "ipython")]:        # no user configuration, nothing written to HOME
+        monkeypatch.setenv(variable, str(tmp_path / "jupyter" / folder))
     monkeypatch.setenv("MINIGAN_NB_QUICK", "1")
     monkeypatch.setenv("MINIGAN_BACKEND", "numpy")
     data = SHARED if SHARED.is_dir() else tmp_path / "no-data"       # never a download in the tests
