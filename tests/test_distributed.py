@@ -341,7 +341,7 @@ def test_dcgan_example_runs_distributed_and_writes_one_checkpoint(tmp_path):
 def test_an_exception_on_one_rank_aborts_every_rank_instead_of_hanging(tmp_path):
     """Without the abort, rank 1 would wait in MPI_Finalize and rank 0 in its all-reduce, forever."""
     script = tmp_path / "fail.py"
-    script.write_text("import numpy as np\nfrom minigan import distributed\nd = distributed.start()\n"
+    script.write_text("import numpy as np\nfrom minigan.parallel import distributed\nd = distributed.start()\n"
                       "for i in range(100):\n    if d.rank == 1 and i == 3:\n        raise RuntimeError('disk full')\n"
                       "    d.average_floats([1.0])\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
