@@ -17,18 +17,19 @@ cli.report_user_errors()  # a user mistake ends in one paragraph on stderr, not 
 
 # --- arguments ---------------------------------------------------------------------------------------
 parser = cli.training_parser(__doc__.splitlines()[0], epochs=10, batch_size=128, out="runs/cgan_fashion_mnist",
-                             losses=True)
+                             losses=True, dataset="fashion-mnist")
 parser.add_argument("--latent-dim", type=cli.positive_int, default=100, help="size of the noise vector z")
 parser.add_argument("--d-norm", choices=["none", "layer"], default="none",
                     help="D's normalisation (it has none; layer: LayerNorm after its second convolution)")
 args = parser.parse_args()
+cli.check_options(args)  # before any work: contradicting options, --out that cannot take the run
 cli.setup_backend(args)
 dist = cli.setup_distributed(args)  # None unless --distributed (under mpiexec -n W)
 losses = cli.loss_options(args)  # lr, betas, d_steps: WGAN-GP's defaults with --loss wgan-gp
 
 # --- data: Fashion-MNIST as float images (N, 1, 28, 28) in [-1, 1], labels 0..9 -------------------------
-images, labels = cli.load_images("fashion-mnist", args, conditional=True)
-num_classes = int(labels.max()) + 1 if args.dataset == "folder" else 10   # folder: one class per sub-folder
+images, labels, dataset = cli.load_training_set("fashion-mnist", args, conditional=True)
+num_classes = len(dataset["class_names"])  # 10, or one per sub-folder of --dataset folder
 
 # --- models --------------------------------------------------------------------------------------------
 spec = {"name": "cgan", "latent_dim": args.latent_dim, "num_classes": num_classes}
@@ -45,4 +46,4 @@ config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.s
 evaluate = cli.epoch_evaluator(args, "fashion-mnist", spec)  # None unless --classifier is given
 train(G, D, images, labels, config, args.out, spec, resume=args.resume, evaluate=evaluate,
       evaluate_every=args.eval_every, overwrite=args.overwrite,
-      distributed=dist)
+      distributed=dist, dataset=dataset, keep_every=args.keep_every)

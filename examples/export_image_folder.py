@@ -8,28 +8,33 @@ Writes OUT/<class name>/<index>.png for the first N images of the split (CIFAR-1
 Fashion-MNIST: 28x28 grayscale), and nothing else.
 """
 
-import argparse
 from pathlib import Path
 
 from PIL import Image
 
-from minigan.run.cli import HelpFormatter
+from minigan.run import cli
 from minigan.data import CIFAR10_CLASSES, FASHION_MNIST_CLASSES, load_cifar10, load_fashion_mnist
 
 READERS = {"cifar10": (load_cifar10, CIFAR10_CLASSES), "fashion-mnist": (load_fashion_mnist, FASHION_MNIST_CLASSES)}
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=HelpFormatter)
-parser.add_argument("--dataset", choices=list(READERS), default="cifar10", help="the dataset to export")
-parser.add_argument("--data-dir", default=None, help="its files (default: $MINIGAN_DATA or ~/.cache/minigan/<name>)")
+cli.report_user_errors(on_interrupt="the PNG files written so far are in OUT")   # one paragraph, no traceback
+
+parser = cli.script_parser(__doc__.splitlines()[0])
+parser.add_argument("--dataset", type=cli.dataset_value(), choices=list(READERS), default="cifar10",
+                    help="the dataset to export")
+parser.add_argument("--data-dir", "--dataroot", dest="data_dir", type=cli.existing_dir, default=None,
+                    help="its files (default: $MINIGAN_DATA or ~/.cache/minigan/<name>)")
 parser.add_argument("--split", choices=["train", "test"], default="train", help="which split")
-parser.add_argument("--n", type=int, default=2000, help="how many images (the first N of the split)")
+parser.add_argument("--n", type=cli.positive_int, default=2000, help="how many images (the first N of the split)")
 parser.add_argument("--out", required=True, help="the folder to write (created if missing)")
 args = parser.parse_args()
+out = Path(cli.output_folder(args.out, "--out"))                    # before any work
 
 read, class_names = READERS[args.dataset]
 images, labels = read(root=args.data_dir, split=args.split)            # uint8 (N, H, W[, 3]), int64 (N,)
+if args.n > len(images):
+    cli.note(f"--n {args.n} is more than the {len(images)} images of the {args.split} split: writing all of them")
 images, labels = images[:args.n], labels[:args.n]
-out = Path(args.out)
 for name in class_names:
     (out / name.replace("/", "-")).mkdir(parents=True, exist_ok=True)  # "T-shirt/top" -> "T-shirt-top"
 for i, (image, label) in enumerate(zip(images, labels)):

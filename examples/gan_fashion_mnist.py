@@ -15,15 +15,16 @@ cli.report_user_errors()  # a user mistake ends in one paragraph on stderr, not 
 
 # --- arguments ---------------------------------------------------------------------------------------
 parser = cli.training_parser(__doc__.splitlines()[0], epochs=20, batch_size=64, out="runs/gan_fashion_mnist",
-                             losses=True)
+                             losses=True, dataset="fashion-mnist")
 parser.add_argument("--latent-dim", type=cli.positive_int, default=100, help="size of the noise vector z")
 args = parser.parse_args()
+cli.check_options(args)  # before any work: contradicting options, --out that cannot take the run
 cli.setup_backend(args)
 dist = cli.setup_distributed(args)  # None unless --distributed (under mpiexec -n W)
 losses = cli.loss_options(args)  # lr, betas, d_steps: WGAN-GP's defaults with --loss wgan-gp
 
 # --- data ----------------------------------------------------------------------------------------------
-images, labels = cli.load_images("fashion-mnist", args)
+images, labels, dataset = cli.load_training_set("fashion-mnist", args)  # + what they are, for the checkpoint
 
 # --- models --------------------------------------------------------------------------------------------
 spec = {"name": "gan", "latent_dim": args.latent_dim}
@@ -37,4 +38,4 @@ config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.s
 evaluate = cli.epoch_evaluator(args, "fashion-mnist", spec)  # None unless --classifier is given
 train(G, D, images, labels, config, args.out, spec, resume=args.resume, evaluate=evaluate,
       evaluate_every=args.eval_every, overwrite=args.overwrite,
-      distributed=dist)
+      distributed=dist, dataset=dataset, keep_every=args.keep_every)

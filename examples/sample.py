@@ -23,7 +23,8 @@ from minigan.training import generate
 from minigan.run.training_state import load_generator
 from minigan.run.viz import save_image_grid
 
-cli.report_user_errors()  # a user mistake ends in one paragraph on stderr, not a traceback (minigan/run/cli.py)
+# a user mistake ends in one paragraph on stderr, not a traceback (minigan/run/cli.py)
+cli.report_user_errors(on_interrupt="the pictures already written are whole; run it again for the rest")
 
 parser = cli.script_parser(__doc__.splitlines()[0])
 parser.add_argument("--checkpoint", type=cli.existing_file, required=True,
@@ -41,12 +42,15 @@ parser.add_argument("--batchnorm", choices=["eval", "batch"], default="eval",
 parser.add_argument("--seed", type=cli.nonnegative_int, default=0, help="seed of the noise")
 parser.add_argument("--backend", choices=["numpy", "cupy"], default=None, help=cli.BACKEND_HELP)
 args = parser.parse_args()
+out = Path(cli.output_folder(args.out, "--out"))                    # before any work: where the results go
+if args.save_npz:
+    cli.output_file(args.save_npz, "--save-npz")
 if args.backend:
     mg.set_backend(args.backend)
 mg.manual_seed(args.seed)
 
 # --- the generator, rebuilt from the spec stored in the checkpoint --------------------------------------
-G, spec, _ = load_generator(args.checkpoint)              # in eval mode
+G, spec, meta = load_generator(args.checkpoint)           # in eval mode
 if args.batchnorm == "batch":
     G.train()  # BatchNorm with the statistics of the generated batch, as during training's sample grids
 conditional = spec["name"] == "cgan"
@@ -58,8 +62,7 @@ latent_dim = spec.get("latent_dim", 100)
 if conditional and args.class_id is not None and args.class_id >= num_classes:
     raise cli.UsageError(f"--class-id must be in 0..{num_classes - 1} for this {num_classes}-class model, "
                          f"got {args.class_id}")
-out = Path(args.out)
-out.mkdir(parents=True, exist_ok=True)
+class_names = (meta.get("dataset") or {}).get("class_names")      # absent in older checkpoints
 
 
 def labels_for(n, class_id=None):
@@ -83,6 +86,8 @@ if conditional:
     if args.class_id is not None:
         images = draw(mg.randn(args.n, latent_dim), labels_for(args.n, args.class_id))
         save_image_grid(images, out / f"class_{args.class_id}.png")
+        if class_names:
+            print(f"class {args.class_id} is {class_names[args.class_id]!r} in the data G was trained on")
 else:
     save_image_grid(draw(mg.randn(args.n, latent_dim)), out / "grid.png")
 

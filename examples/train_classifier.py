@@ -5,9 +5,11 @@
     python examples/train_classifier.py cifar10 --dataset fake --limit 64 --epochs 1   # smoke test
 
 The first argument says which classifier to train; --dataset (real or fake), --data-dir and --limit mean
-what they mean in every script (docs/cli.md). The old spelling ``--dataset cifar10`` still works.
+what they mean in every script (docs/cli.md). ``--dataset cifar10`` (PyTorch's spelling) also works.
 
 Writes OUT (default runs/classifier_<dataset>.npz) at every epoch end; examples/evaluate.py reads it.
+An existing OUT is refused unless --overwrite. There is no --resume: a run stopped early keeps the
+classifier of its last finished epoch in OUT.
 """
 
 import argparse
@@ -19,28 +21,31 @@ from minigan.evaluation.classifier import build_classifier
 
 # --- arguments ---------------------------------------------------------------------------------------
 DEFAULTS = {"fashion-mnist": {"epochs": 10, "augment": False}, "cifar10": {"epochs": 30, "augment": True}}
-CLASSIFIERS = ["fashion-mnist", "fashion_mnist", "cifar10"]
-cli.report_user_errors()  # a user mistake ends in one paragraph on stderr, not a traceback (minigan/run/cli.py)
+CLASSIFIERS = ["fashion-mnist", "cifar10"]
+# a user mistake ends in one paragraph on stderr, not a traceback (minigan/run/cli.py)
+cli.report_user_errors(on_interrupt="OUT keeps the classifier of the last finished epoch, if one finished "
+                                    "(this script cannot resume: run it again with --overwrite)")
 
 parser = cli.script_parser(__doc__.splitlines()[0])
-parser.add_argument("which", nargs="?", choices=CLASSIFIERS, metavar="{fashion-mnist,cifar10}",
-                    help="which classifier to train: the dataset it learns")
+parser.add_argument("which", nargs="?", type=cli.dataset_value(), choices=CLASSIFIERS,
+                    metavar="{fashion-mnist,cifar10}", help="which classifier to train: the dataset it learns")
 parser.add_argument("--epochs", type=cli.positive_int, default=None, help="default: 10 (fashion-mnist), 30 (cifar10)")
 parser.add_argument("--batch-size", type=cli.positive_int, default=128, help="images per batch")
 parser.add_argument("--lr", type=cli.positive_float, default=1e-3,
                     help="Adam's initial learning rate (cosine decay to 0)")
 parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                     help="random flips + crops (pad 4); default: on for cifar10, off for fashion-mnist")
-cli.add_data_options(parser, old_spellings=CLASSIFIERS)              # --dataset real|fake, --data-dir, --limit
+cli.add_data_options(parser)                                         # --dataset real|fake, --data-dir, --limit
 cli.add_deprecated_fake_flag(parser)
 parser.add_argument("--out", default=None, help="classifier checkpoint (default runs/classifier_<dataset>.npz)")
+parser.add_argument("--overwrite", action="store_true", help="replace the classifier already in OUT")
 parser.add_argument("--backend", choices=["numpy", "cupy"], default=None, help=cli.BACKEND_HELP)
 parser.add_argument("--seed", type=cli.nonnegative_int, default=0,
                     help="seeds the weights, the augmentation and the batch order")
 parser.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
 args = parser.parse_args()
-if args.dataset in CLASSIFIERS:                                      # the old spelling
-    if args.which is not None:
+if args.dataset in CLASSIFIERS:                                      # --dataset cifar10: PyTorch's spelling
+    if args.which is not None and args.which != args.dataset:
         parser.error(f"--dataset {args.dataset} and {args.which}: give the classifier once (first argument)")
     args.which, args.dataset = args.dataset, "real"
 if args.which is None:
@@ -49,7 +54,7 @@ fake = args.dataset == "fake" or args.fake
 name = dataset_name(args.which)
 epochs = args.epochs if args.epochs is not None else DEFAULTS[name]["epochs"]
 augment = args.augment if args.augment is not None else DEFAULTS[name]["augment"]
-out = args.out or f"runs/classifier_{name.replace('-', '_')}.npz"
+out = cli.output_file(args.out or f"runs/classifier_{name.replace('-', '_')}.npz", "--out", overwrite=args.overwrite)
 if args.backend:
     backend.set_backend(args.backend)
 backend.manual_seed(args.seed)

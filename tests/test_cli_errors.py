@@ -192,7 +192,8 @@ def test_resume_with_changed_options(finished_run, tmp_path):
     refused(run("gan_fashion_mnist.py", *TINY, "--epochs", "2", "--latent-dim", "8", "--out", out, "--resume",
                 "--seed", "1"), "seed 0", "--seed 0")
     refused(run("gan_fashion_mnist.py", *TINY[:2], "--limit", "48", *TINY[4:], "--epochs", "2", "--latent-dim",
-                "8", "--out", out, "--resume"), "trained on 32 images, this run has 48")
+                "8", "--out", out, "--resume"), "trained on fashion-mnist (fake, --limit 32): 32 images",
+            "num_images 32, now 48")
     done = run("gan_fashion_mnist.py", *TINY, "--epochs", "2", "--latent-dim", "8", "--out", out, "--resume",
                "--lr", "1e-4")
     assert done.returncode == 0, done.stderr

@@ -24,12 +24,14 @@ eval mode (BatchNorm uses its running statistics and updates nothing); G's mode 
 
 import math
 import os
+import re
 import time
 
 import numpy as np
 
 from minigan import backend
 from minigan.autograd import no_grad
+from minigan.nn import Module
 from minigan.run.checkpoint import CheckpointError, flatten_state, load_checkpoint, save_checkpoint, unflatten_state
 from minigan.data import fake_dataset, load_cifar10, load_fashion_mnist, random_subset, to_float_images
 from minigan.evaluation.metrics import frechet_distance, kernel_inception_distance
@@ -304,9 +306,41 @@ def save_generator(path, G, spec, meta=None):
 def export_generator(training_checkpoint, path):
     """Copy only the generator (and its spec, config and position) out of a training checkpoint."""
     arrays, meta = load_checkpoint(training_checkpoint)
-    keep = {k: meta[k] for k in ("model", "config", "epoch", "iteration", "saved_at") if k in meta}
+    keep = {k: meta[k] for k in ("model", "config", "dataset", "epoch", "iteration", "saved_at") if k in meta}
     save_checkpoint(path, flatten_state("G/", unflatten_state("G/", arrays)),
                     {"kind": "generator", "source": os.fspath(training_checkpoint), **keep})
+
+
+# ---------------------------------------------------------------------------------------------------
+# A cGAN's classes against the judge's
+# ---------------------------------------------------------------------------------------------------
+def _plain(name):
+    """'T-shirt/top', 'T-shirt-top' and 't_shirt top' are one class name: lower case, letters and digits."""
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def judge_classes_of(generator_classes, judge_classes):
+    """For each of the judge's classes, the number G knows it by, matched by name; None if the two sets
+    of names differ. A folder's classes are numbered in sorted order (Ankle boot = 0, Bag = 1, ...),
+    Fashion-MNIST's in its own (T-shirt/top = 0, Trouser = 1, ...): the same names, other numbers."""
+    mine = [_plain(n) for n in generator_classes]
+    theirs = [_plain(n) for n in judge_classes]
+    if sorted(mine) != sorted(theirs) or len(set(mine)) != len(mine):
+        return None
+    return [mine.index(n) for n in theirs]
+
+
+class RelabeledGenerator(Module):
+    """A cGAN generator asked in the judge's class numbers: judge class j -> G's class ``g_class[j]``.
+    Wraps G for ``evaluate_generator``, so that every score and report row is in the judge's classes."""
+
+    def __init__(self, G, g_class):
+        self.G, self.latent_dim = G, G.latent_dim
+        self.g_class = np.asarray(g_class, dtype=np.int64)           # (num_classes,)
+
+    def forward(self, z, labels):                                    # labels: (N,) judge classes
+        g_labels = backend.to_device(self.g_class)[labels.data]      # (N,) the same classes, G's numbers
+        return self.G(z, Tensor(g_labels))
 
 
 def kid_line(result, subset_size=1000):

@@ -306,16 +306,26 @@ def _abort_on_exception(comm, rank, world_size):
     """An uncaught exception on one rank: print it, then MPI_Abort, which stops every rank.
 
     Without this the failing rank would wait in MPI_Finalize and the others in their next all-reduce,
-    forever (mpi4py's ``python -m mpi4py script.py`` does the same).
+    forever (mpi4py's ``python -m mpi4py script.py`` does the same). The hook before this one prints the
+    exception: the scripts' (``run/cli.py``) prints a user mistake as one paragraph and ends it with
+    ``SystemExit(2)``; that exit code is caught here and becomes the code of MPI_Abort, so the whole job
+    ends with it within a second, however many ranks are waiting.
     """
     previous = sys.excepthook
 
     def abort(kind, value, traceback):
-        previous(kind, value, traceback)
-        sys.stderr.write(f"[minigan.parallel.distributed] rank {rank} of {world_size} failed ({kind.__name__}); "
-                         "aborting every rank. The last checkpoint, written atomically by rank 0, is intact: "
-                         f"continue with `mpiexec -n {world_size} ... --resume`.\n")
+        code = 1
+        try:
+            previous(kind, value, traceback)
+        except SystemExit as exit:                                   # a user mistake (2), Ctrl-C (130)
+            code = exit.code if isinstance(exit.code, int) else 1
+        if code == 1:                                                # a bug or a failed run
+            said = (f"failed ({kind.__name__}); aborting every rank. The last checkpoint, written atomically "
+                    f"by rank 0, is intact: continue with `mpiexec -n {world_size} ... --resume`.")
+        else:                                                        # the message above says what to do
+            said = f"stopped ({kind.__name__}, exit code {code}); stopping every rank."
+        sys.stderr.write(f"[minigan.parallel.distributed] rank {rank} of {world_size} {said}\n")
         sys.stderr.flush()
-        comm.Abort(1)
+        comm.Abort(code)
 
     sys.excepthook = abort

@@ -23,13 +23,14 @@ import sys
 from minigan import backend, fast
 from minigan.backend import BackendError
 from minigan.run.checkpoint import CheckpointError
-from minigan.data import (DatasetError, DownloadError, fake, fake_dataset, load_cifar10, load_fashion_mnist,
-                          random_subset, to_float_images)
+from minigan.data import (CIFAR10_CLASSES, FASHION_MNIST_CLASSES, DatasetError, DownloadError, fake,
+                          fake_dataset, load_cifar10, load_fashion_mnist, random_subset, to_float_images)
 from minigan.data.folder import ImageFolderError
 from minigan.run.runfolder import RunFolderError
-from minigan.run.trainer import TrainingDiverged
+from minigan.run.trainer import SaveFailed, TrainingDiverged
 
 DATASETS = {"fashion-mnist": load_fashion_mnist, "cifar10": load_cifar10}
+CLASS_NAMES = {"fashion-mnist": FASHION_MNIST_CLASSES, "cifar10": CIFAR10_CLASSES}
 BACKEND_HELP = "array backend (default: $MINIGAN_BACKEND or numpy); cupy needs an NVIDIA GPU"
 SHARED_OPTIONS_HELP = "The options shared by all scripts (--dataset, --limit, --data-dir), exit codes: docs/cli.md"
 
@@ -39,12 +40,21 @@ class UsageError(ValueError):
 
 
 USER_ERRORS = (UsageError, CheckpointError, DatasetError, DownloadError, BackendError, RunFolderError)
-RUN_FAILURES = (TrainingDiverged,)
+RUN_FAILURES = (TrainingDiverged, SaveFailed)
 HINTS = {DownloadError: "No internet? Every script also runs offline, on random images: --dataset fake."}
 
 
-def report_user_errors():
-    """From now on: user mistakes -> one paragraph on stderr, exit 2; failed runs -> exit 1 (see above)."""
+INTERRUPTED_TRAINING = "a training run keeps its last checkpoint: continue it with --resume"
+_interrupt_note = INTERRUPTED_TRAINING                               # what a Ctrl-C outside the loop says
+
+
+def report_user_errors(on_interrupt=INTERRUPTED_TRAINING):
+    """From now on: user mistakes -> one paragraph on stderr, exit 2; failed runs -> exit 1 (see above).
+
+    ``on_interrupt``: what a Ctrl-C that reaches the top of the script leaves behind (exit code 130).
+    """
+    global _interrupt_note
+    _interrupt_note = on_interrupt
     sys.excepthook = _report
 
 
@@ -52,7 +62,7 @@ def _report(exc_type, exc, tb):
     prog = os.path.basename(sys.argv[0])
     sys.stdout.flush()                                               # what the script printed comes first
     if issubclass(exc_type, KeyboardInterrupt):
-        print(f"{prog}: interrupted (Ctrl-C); a training run keeps its last checkpoint (--resume)", file=sys.stderr)
+        print(f"{prog}: interrupted (Ctrl-C); {_interrupt_note}", file=sys.stderr)
         sys.exit(130)
     if not issubclass(exc_type, USER_ERRORS + RUN_FAILURES):
         sys.__excepthook__(exc_type, exc, tb)                        # a bug: the full traceback
@@ -129,6 +139,66 @@ def existing_dir(text):
     return text
 
 
+def note(text):
+    """An option with no effect, or a value that will not do what it seems to: one line on stderr, the
+    script goes on (a contradiction is a UsageError instead)."""
+    print(f"{os.path.basename(sys.argv[0])}: note: {text}", file=sys.stderr)
+
+
+# --- output paths, checked before any work: a typo must not cost a finished run ---------------------------
+def output_file(path, what, overwrite=None):
+    """Check, before the work, that ``path`` can receive the file ``what`` (e.g. "--out"); returns it.
+
+    Refused: a folder, a parent that is a file or cannot be created or written, and - when ``overwrite``
+    is False (not None) - an existing file. A missing parent folder is created, as --out folders are.
+    """
+    if os.path.isdir(path):
+        raise UsageError(f"{what} {path} is a folder; give the file to write, e.g. {os.path.join(path, 'out.npz')}")
+    if overwrite is False and os.path.exists(path):
+        raise UsageError(f"{what} {path} already exists; pass --overwrite to replace it, or another {what}")
+    output_folder(os.path.dirname(os.path.abspath(path)), f"the folder of {what} {path}")
+    return path
+
+
+def output_folder(path, what):
+    """Create the folder ``path`` if needed and check that it is a folder this process can write into."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UsageError(f"{what} ({path}) is a file, not a folder; choose another path")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as err:                                           # a parent is a file, no permission
+        raise UsageError(f"{what} ({path}) cannot be created ({err.strerror}); choose another path") from err
+    if not os.access(path, os.W_OK):
+        raise UsageError(f"{what} ({path}) is not writable by this user; choose another path")
+    return path
+
+
+def check_options(args):
+    """Right after parsing a training script's arguments, before any work: refuse the options that
+    contradict each other, note those that have no effect, and check that --out can take the run.
+    Fills in --eval-every and --eval-n (their defaults are None so that a given value can be noted)."""
+    from minigan.run.runfolder import check_run_folder
+
+    if getattr(args, "loss", "bce") == "wgan-gp" and getattr(args, "d_norm", None) == "batch":
+        raise UsageError("--loss wgan-gp with --d-norm batch: the gradient penalty constrains each image's own "
+                         "gradient, and batch norm makes every image's score depend on the whole batch, so the "
+                         "penalty no longer means what it should (docs/dcgan.md, \"WGAN-GP and R1\"). Leave out "
+                         "--d-norm (WGAN-GP's critic then uses layer norm)")
+    if not args.classifier and (args.eval_n is not None or args.eval_every is not None):
+        note("--eval-n and --eval-every say how --classifier scores G; without --classifier nothing is scored")
+    if args.dataset != "folder" and (args.strict_images or args.no_cache):
+        note(f"--strict-images and --no-cache are about --dataset folder; with --dataset {args.dataset} they "
+             "have no effect")
+    if args.lr is not None and args.lr > 1e-2:
+        note(f"--lr {args.lr:g} is far above the 1e-4 to 2e-4 that GANs train with (Adam): expect the losses "
+             "to diverge (the run then stops with the last good checkpoint)")
+    if args.keep_every > args.epochs:
+        note(f"--keep-every {args.keep_every} with --epochs {args.epochs}: no earlier generator will be kept")
+    args.eval_every = args.eval_every or 1
+    args.eval_n = args.eval_n or 2000
+    check_run_folder(args.out, args.resume, args.overwrite)
+
+
 # Optimizer defaults per --loss: the DCGAN paper's for BCE, Gulrajani et al.'s (2017) for WGAN-GP
 LOSS_DEFAULTS = {"bce": {"lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "d_steps": 1},
                  "wgan-gp": {"lr": 1e-4, "beta1": 0.0, "beta2": 0.9, "d_steps": 5}}
@@ -144,11 +214,13 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def training_parser(description, *, epochs, batch_size, out, sample_every=500, losses=False):
+def training_parser(description, *, epochs, batch_size, out, sample_every=500, losses=False, dataset=None):
     """An ArgumentParser with the options every training example takes.
 
     ``losses=True`` adds --loss, --r1, --gp-lambda, --beta1, --beta2; then --lr, --d-steps and the betas
     default to None, and ``loss_options(args)`` fills them in from LOSS_DEFAULTS (explicit values win).
+    ``dataset`` ("cifar10", "fashion-mnist"): the script's dataset, which --dataset also accepts by name.
+    Call ``check_options(args)`` after parsing: it refuses options that contradict each other.
     """
     p = script_parser(description)
     p.add_argument("--backend", choices=["numpy", "cupy"], default=None, help=BACKEND_HELP)
@@ -160,11 +232,14 @@ def training_parser(description, *, epochs, batch_size, out, sample_every=500, l
     else:
         p.add_argument("--lr", type=positive_float, default=2e-4, help="Adam learning rate (both networks)")
     p.add_argument("--seed", type=nonnegative_int, default=0, help="seeds the weights, the batch order and the noise")
-    add_data_options(p, folder=True)
+    add_data_options(p, folder=True, dataset=dataset)
     p.add_argument("--out", default=out, help="output folder: checkpoint.npz, log.jsonl, PNGs")
     p.add_argument("--resume", action="store_true", help="continue the run in OUT (from OUT/checkpoint.npz)")
     p.add_argument("--overwrite", action="store_true",
                    help="delete the run already in OUT (checkpoint, log, PNGs) and start again")
+    p.add_argument("--keep-every", type=nonnegative_int, default=0, metavar="N",
+                   help="also keep the generator of every N-th epoch, OUT/generator_epochNNN.npz (for "
+                        "examples/sample.py and evaluate.py); 0: only the latest checkpoint")
     p.add_argument("--sample-every", type=nonnegative_int, default=sample_every,
                    help="iterations between sample grids (0: epoch ends only)")
     p.add_argument("--real-label", type=label_value, default=1.0,
@@ -179,8 +254,10 @@ def training_parser(description, *, epochs, batch_size, out, sample_every=500, l
     p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
     p.add_argument("--classifier", type=existing_file, default=None,
                    help="a classifier checkpoint (examples/train_classifier.py): score G every --eval-every epochs")
-    p.add_argument("--eval-every", type=positive_int, default=1, help="epochs between scores (with --classifier)")
-    p.add_argument("--eval-n", type=positive_int, default=2000, help="generated images per score (with --classifier)")
+    p.add_argument("--eval-every", type=positive_int, default=None,
+                   help="epochs between scores (with --classifier; default 1)")
+    p.add_argument("--eval-n", type=positive_int, default=None,
+                   help="generated images per score (with --classifier; default 2000)")
     p.add_argument("--distributed", action="store_true",
                    help="data-parallel over the processes of `mpiexec -n W` (docs/distributed.md); "
                         "--batch-size is the whole batch, B/W per rank")
@@ -206,18 +283,46 @@ class _TextbookFlag(argparse.Action):
         setattr(namespace, self.dest, True)
 
 
-def add_data_options(p, old_spellings=(), folder=False):
-    """--dataset, --data-dir, --limit: one meaning in every script (docs/cli.md).
+# --dataset also takes the dataset's name, as PyTorch's examples spell it (--dataset cifar10)
+DATASET_SPELLINGS = {"cifar10": "cifar10", "cifar-10": "cifar10", "fashion-mnist": "fashion-mnist",
+                     "fashionmnist": "fashion-mnist"}
+SCRIPT_OF_DATASET = {"cifar10": "examples/dcgan_cifar.py",
+                     "fashion-mnist": "examples/gan_fashion_mnist.py or examples/cgan_fashion_mnist.py"}
 
-    ``old_spellings``: more --dataset values the script still accepts (and translates), not shown in --help.
+
+def dataset_value(script_dataset=None):
+    """The argparse type of --dataset: "real", "fake", "folder", or a dataset's name in any spelling
+    (CIFAR10, cifar-10, fashion_mnist, FashionMNIST). A script that trains on one dataset
+    (``script_dataset``) reads its name as "real" and refuses the other's, naming the script to use."""
+
+    def parse(text):
+        key = text.lower().replace("_", "-")
+        name = DATASET_SPELLINGS.get(key)
+        if name is None or script_dataset is None:
+            return name or key                                       # argparse checks the choices
+        if name != script_dataset:
+            raise argparse.ArgumentTypeError(
+                f"this script trains on {script_dataset}, not {name}: for {name} run {SCRIPT_OF_DATASET[name]}")
+        return "real"
+    return parse
+
+
+def add_data_options(p, folder=False, dataset=None):
+    """--dataset, --data-dir (alias --dataroot), --limit: one meaning in every script (docs/cli.md).
+
     ``folder``: the training scripts also take ``--dataset folder`` (your own images, docs/own-images.md).
+    ``dataset``: the script's dataset, whose name --dataset accepts for "real" (see ``dataset_value``);
+    None: --dataset also takes either dataset's name, and the script decides what it means.
     """
     shown = ["real", "fake", "folder"] if folder else ["real", "fake"]
-    p.add_argument("--dataset", choices=[*shown, *old_spellings], default="real", metavar="{" + ",".join(shown) + "}",
+    names = [] if dataset else sorted(set(DATASET_SPELLINGS.values()))
+    p.add_argument("--dataset", type=dataset_value(dataset), choices=[*shown, *names], default="real",
+                   metavar="{" + ",".join(shown) + "}",
                    help="'fake': random images of the right shape (offline smoke tests)"
                         + ("; 'folder': your own PNG/JPEG/WebP images in --data-dir, one sub-folder per class "
-                           "(docs/own-images.md)" if folder else ""))
-    p.add_argument("--data-dir", type=existing_dir, default=None,
+                           "(docs/own-images.md)" if folder else "")
+                        + (f"; '{dataset}' means 'real'" if dataset else ""))
+    p.add_argument("--data-dir", "--dataroot", dest="data_dir", type=existing_dir, default=None,
                    help="folder with the dataset files, or its parent (default: $MINIGAN_DATA or "
                         "~/.cache/minigan, downloaded there if missing)" + ("; with --dataset folder: the folder of "
                                                                            "images" if folder else ""))
@@ -253,7 +358,8 @@ def add_loss_options(p):
     p.add_argument("--r1", type=nonnegative_float, default=0.0, metavar="GAMMA",
                    help="add the R1 penalty (GAMMA/2) E||grad_x D(x)||^2 on real images to D's loss "
                         "(Mescheder et al., 2018); 0: off")
-    p.add_argument("--gp-lambda", type=nonnegative_float, default=10.0, help="weight of WGAN-GP's gradient penalty")
+    p.add_argument("--gp-lambda", type=nonnegative_float, default=None,
+                   help="weight of WGAN-GP's gradient penalty (default 10; only with --loss wgan-gp)")
     p.add_argument("--beta1", type=beta_value, default=None,
                    help="Adam beta1, both networks (default: 0.5; 0.0 with --loss wgan-gp)")
     p.add_argument("--beta2", type=beta_value, default=None,
@@ -266,8 +372,12 @@ def loss_options(args):
     chosen = {key: getattr(args, key) for key in ("lr", "beta1", "beta2", "d_steps")}
     settings = {key: LOSS_DEFAULTS[args.loss][key] if value is None else value
                 for key, value in chosen.items()}
+    gp_lambda = 10.0 if args.gp_lambda is None else args.gp_lambda
+    if args.gp_lambda is not None and args.loss != "wgan-gp":
+        note(f"--gp-lambda weighs WGAN-GP's gradient penalty; with --loss {args.loss} it has no effect "
+             "(add --loss wgan-gp, or --r1 GAMMA for a penalty on D with BCE)")
     print(f"loss {args.loss}, R1 gamma {args.r1}: " + ", ".join(f"{k} {v}" for k, v in settings.items()))
-    return {"loss": args.loss, "r1_gamma": args.r1, "gp_lambda": args.gp_lambda, **settings}
+    return {"loss": args.loss, "r1_gamma": args.r1, "gp_lambda": gp_lambda, **settings}
 
 
 def setup_backend(args):
@@ -295,6 +405,9 @@ def setup_distributed(args):
         dist = distributed.start(sync_bn=args.sync_bn)
     except distributed.DistributedError as err:
         raise UsageError(str(err)) from err
+    if args.batch_size % dist.world_size:                            # every rank finds the same
+        raise UsageError(f"--batch-size {args.batch_size} cannot be cut into {dist.world_size} equal shards "
+                         f"(one per rank): pass a multiple of {dist.world_size}")
     if dist.rank == 0:
         print(f"distributed: {dist.world_size} rank(s), {args.batch_size // dist.world_size} images each per "
               f"batch, BatchNorm statistics {'over the whole batch' if dist.sync_bn else 'per rank'}")
@@ -310,7 +423,10 @@ def epoch_evaluator(args, name, spec):
                          "not work with --dataset folder; leave --classifier out")
     from minigan.evaluation import load_classifier, make_epoch_evaluator
 
-    classifier, _ = load_classifier(args.classifier)
+    classifier, meta = load_classifier(args.classifier)
+    if meta["dataset"] != name:
+        raise UsageError(f"--classifier {args.classifier} was trained on {meta['dataset']}, but this script "
+                         f"trains on {name}; pass a {name} classifier (examples/train_classifier.py {name})")
     test_images, test_labels = load_images(name, args, split="test")
     return make_epoch_evaluator(classifier, test_images, test_labels, spec, n=args.eval_n)
 
@@ -322,23 +438,43 @@ def load_images(name, args, split="train", image_size=None, conditional=False):
     decodes the folder to it (RGB 32x32 or grayscale 28x28; ``image_size`` overrides the side).
     ``conditional``: the labels matter (cGAN), so a folder must have one sub-folder per class.
     """
+    images, labels, _ = load_training_set(name, args, split, image_size, conditional)
+    return images, labels
+
+
+def load_training_set(name, args, split="train", image_size=None, conditional=False):
+    """``load_images`` plus the dataset's identity, which a checkpoint records (``train(dataset=...)``):
+    {"name", "source" (real, fake or folder), "limit", "num_images", "image_shape", "class_names"}."""
     native = fake.IMAGE_SHAPES[name]                                 # (28, 28) or (32, 32, 3)
     size = image_size or native[0]
+    class_names = list(CLASS_NAMES[name])
     if args.dataset == "fake":
         images, labels = fake_dataset(name, args.limit or 512, seed=args.seed + (split == "test"), image_size=size)
     elif args.dataset == "folder":
-        images, labels = _load_folder(args, size, channels=native[2] if len(native) == 3 else 1,
-                                      conditional=conditional)
+        images, labels, class_names = _load_folder(args, size, channels=native[2] if len(native) == 3 else 1,
+                                                   conditional=conditional)
     else:
         if size != native[0]:
             raise UsageError(f"--image-size {size}: the {name} images are {native[0]}x{native[1]}; train at "
                              f"{size}x{size} on your own images with --dataset folder --data-dir DIR")
         images, labels = DATASETS[name](root=args.data_dir, split=split)
+        _note_limit(args.limit, len(images), f"the {name} {split} split")
         images, labels = random_subset(images, labels, args.limit, args.seed)
     print(f"{name} ({args.dataset}, {split}): {len(images)} images of shape {images.shape[1:]}")
     if split == "train":
         check_one_batch(len(images), args.batch_size)
-    return to_float_images(images), labels
+    images = to_float_images(images)                                 # (N, C, H, W) float32 in [-1, 1]
+    dataset = {"name": "folder" if args.dataset == "folder" else name, "source": args.dataset,
+               "limit": args.limit, "num_images": len(images), "image_shape": list(images.shape[1:]),
+               "class_names": class_names}
+    if args.dataset == "folder":
+        dataset["folder"] = os.path.abspath(args.data_dir)           # where it was (not compared on --resume)
+    return images, labels, dataset
+
+
+def _note_limit(limit, available, what):
+    if limit is not None and limit > available:
+        note(f"--limit {limit} is more than the {available} images of {what}: all {available} are used")
 
 
 def check_one_batch(n_images, batch_size):
@@ -364,4 +500,6 @@ def _load_folder(args, size, channels, conditional):
             f"the conditional GAN learns one class per sub-folder of --data-dir, but {args.data_dir} has "
             f"{'no sub-folders' if class_names == [''] else 'only one: ' + class_names[0]}; put the images "
             "of each class in its own sub-folder (DIR/cat/*.png, DIR/dog/*.png, ...)")
-    return random_subset(images, labels, args.limit, args.seed)     # --limit: a seeded random subset
+    _note_limit(args.limit, len(images), args.data_dir)
+    images, labels = random_subset(images, labels, args.limit, args.seed)   # --limit: a seeded random subset
+    return images, labels, class_names

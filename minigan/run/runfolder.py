@@ -4,7 +4,8 @@ Reading order: training -> **runfolder** -> viz / checkpoint. ``run.trainer.trai
 here before its loop starts; read them after the loop itself.
 
 A run folder (``--out``) holds the files ``train`` writes: ``checkpoint.npz``, ``log.jsonl``,
-``samples_epochNNN.png``, ``samples_latest.png`` and ``curves.png``. Starting a run into a folder that
+``samples_epochNNN.png``, ``samples_latest.png``, ``curves.png`` and, with ``keep_every``, the generators
+of earlier epochs ``generator_epochNNN.npz``. Starting a run into a folder that
 already holds one would overwrite its checkpoint, cut its log and leave its old sample grids next to the
 new ones, so ``train`` refuses (``RunFolderError``) unless it was asked to continue the run (``resume``)
 or to start it again (``overwrite``: the old run's files are deleted, nothing else in the folder is).
@@ -20,7 +21,8 @@ from pathlib import Path
 
 from minigan.run.checkpoint import CheckpointError
 
-RUN_FILES = ("checkpoint.npz", "log.jsonl", "curves.png", "samples_latest.png", "samples_epoch*.png")
+RUN_FILES = ("checkpoint.npz", "log.jsonl", "curves.png", "samples_latest.png", "samples_epoch*.png",
+             "generator_epoch*.npz")
 
 # TrainConfig fields: those that may differ on resume (printed and logged), those that must not.
 # (``progress``, the progress bar, is not part of the run: it is neither.)
@@ -37,21 +39,44 @@ def run_files(out):
     return sorted({path for pattern in RUN_FILES for path in Path(out).glob(pattern)})
 
 
-def claim_run_folder(out, resume, overwrite):
-    """Refuse to start a run in a folder that holds one; with ``overwrite``, delete that run's files."""
+def check_run_folder(out, resume, overwrite):
+    """Refuse, without touching anything, a folder that cannot take this run: a file, a folder that cannot
+    be created, or a folder that holds a run while neither ``resume`` nor ``overwrite`` was asked for.
+
+    The scripts call it before any work (``cli.check_options``), ``claim_run_folder`` again at the start.
+    """
+    out = Path(out)
     if resume and overwrite:
         raise RunFolderError(f"--resume and --overwrite contradict each other: continue the run in {out}, or "
                              "delete it and start again, not both")
-    existing = run_files(out)
-    if resume or not existing:
-        return
-    if not overwrite:
+    if out.exists() and not out.is_dir():
+        raise RunFolderError(f"--out {out} is a file, not a folder: a run writes several files into its "
+                             "folder. Choose another --out (a new folder is created)")
+    above = out.parent
+    while not above.exists():                                        # the nearest part of the path that exists
+        above = above.parent
+    if not above.is_dir():
+        raise RunFolderError(f"--out {out} cannot be created: {above} is a file. Choose another --out")
+    existing = run_files(out) if out.is_dir() else []
+    if existing and not (resume or overwrite):
         names = ", ".join(p.name for p in existing[:4]) + (", ..." if len(existing) > 4 else "")
         raise RunFolderError(f"{out} already holds a training run ({names}); starting again there would "
                              "overwrite it. Pass --resume to continue it, --overwrite to delete it and start "
                              "again, or another --out for a new run")
-    for path in existing:
-        path.unlink()
+    return existing
+
+
+def claim_run_folder(out, resume, overwrite):
+    """Create ``out`` and refuse to start a run in a folder that holds one; with ``overwrite``, delete that
+    run's files (only those: anything else in the folder stays)."""
+    existing = check_run_folder(out, resume, overwrite)
+    try:
+        Path(out).mkdir(parents=True, exist_ok=True)
+    except OSError as err:                                           # a parent is a file, no permission
+        raise RunFolderError(f"--out {out} cannot be created ({err.strerror}); choose another --out") from err
+    if overwrite:
+        for path in existing:
+            path.unlink()
 
 
 def resume_changes(path, meta, config, num_images):

@@ -7,8 +7,10 @@ A training checkpoint (``OUT/checkpoint.npz``, written atomically by ``checkpoin
 arrays ``G/...``, ``D/...`` (weights and BatchNorm statistics), ``optG/...``, ``optD/...`` (Adam's m, v
 and step counts), ``fixed/noise`` (and ``fixed/labels``); metadata: the model spec, the TrainConfig,
 the position (epoch, batch, iteration), the random generator state, the backend, the number of
-training images and the distributed layout (ranks, sync_bn). ``_check_resumable`` refuses a
-checkpoint that cannot continue this run and lists the options that changed but may.
+training images, the dataset (``dataset``: name, real/fake/folder, --limit, number of images, image
+shape, class names; absent in checkpoints written before it was recorded) and the distributed layout
+(ranks, sync_bn). ``_check_resumable`` refuses a checkpoint that cannot continue this run and lists the
+options that changed but may.
 ``_StopRequest`` turns Ctrl-C / SIGTERM into "finish this iteration, save a checkpoint, stop".
 """
 
@@ -23,14 +25,14 @@ from minigan.run.runfolder import resume_changes
 
 
 def save_training_checkpoint(path, G, D, opt_G, opt_D, fixed, position, config, model_spec, num_images=None,
-                             distributed=None):
+                             distributed=None, dataset=None):
     arrays = {**flatten_state("G/", G.state_dict()), **flatten_state("D/", D.state_dict()),
               **flatten_state("optG/", opt_G.state_dict()), **flatten_state("optD/", opt_D.state_dict()),
               "fixed/noise": fixed[0].data}
     if fixed[1] is not None:
         arrays["fixed/labels"] = fixed[1].data
     meta = {"kind": "gan-training", "model": model_spec, "config": asdict(config), **position,
-            "num_images": num_images,
+            "num_images": num_images, "dataset": dataset,
             "rng_state": backend.get_rng_state(),
             "backend": backend.get_backend(), "saved_at": time.strftime("%Y-%m-%d %H:%M:%S"),
             "distributed": _distributed_meta(distributed)}
@@ -41,11 +43,12 @@ def _distributed_meta(dist):
     return dist.describe() if dist is not None else {"world_size": 1, "sync_bn": False}
 
 
-def _check_resumable(path, meta, config, model_spec, num_images, dist=None):
+def _check_resumable(path, meta, config, model_spec, num_images, dist=None, dataset=None):
     """Refuse a checkpoint of another model or data, or one whose batch position means other batches.
 
     Returns the options that changed but may (runfolder.RESUME_MAY_CHANGE), as "name: old -> new".
     """
+    _check_same_dataset(path, meta.get("dataset"), dataset)
     if meta.get("kind") != "gan-training":
         raise CheckpointError(f"{path} is not a training checkpoint (kind {meta.get('kind')!r}); "
                               "--resume needs the checkpoint.npz that train() wrote")
@@ -70,6 +73,30 @@ def _check_resumable(path, meta, config, model_spec, num_images, dist=None):
                               f"`mpiexec -n {saved['world_size']}` and the same --sync-bn "
                               "(a single process: without --distributed)")
     return resume_changes(path, meta, config, num_images)
+
+
+DATASET_IDENTITY = ("name", "source", "limit", "num_images", "image_shape", "class_names")
+
+
+def describe_dataset(dataset):
+    """'cifar10 (fake, --limit 128): 128 images of shape 3x32x32, 10 classes', for messages."""
+    limit = f", --limit {dataset.get('limit')}" if dataset.get("limit") is not None else ""
+    shape = "x".join(str(s) for s in dataset.get("image_shape", []))
+    return (f"{dataset.get('name')} ({dataset.get('source')}{limit}): {dataset.get('num_images')} images of "
+            f"shape {shape}, {len(dataset.get('class_names') or [])} classes")
+
+
+def _check_same_dataset(path, saved, now):
+    """--resume on other data (fake for real, another folder, other classes) continues nothing: refuse.
+    A checkpoint written before the dataset was recorded (``saved`` None) is checked by its image count only."""
+    if saved is None or now is None:
+        return
+    differs = [f"{key} {saved.get(key)!r}, now {now.get(key)!r}" for key in DATASET_IDENTITY
+               if saved.get(key) != now.get(key)]
+    if differs:
+        raise CheckpointError(f"{path} was trained on {describe_dataset(saved)}, and this run's data differ: "
+                              f"{'; '.join(differs)}. Resume with the same --dataset, --data-dir and --limit, or "
+                              "start a new run (another --out)")
 
 
 def _trim_log(log_path, iteration):
