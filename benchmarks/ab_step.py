@@ -26,7 +26,7 @@ def run_trial(spec):
 
     assert conv.__file__.startswith(spec["tree"]), (conv.__file__, spec["tree"])
     if spec["method"] != "auto":
-        conv.fastest_conv_transpose = lambda *args, method=spec["method"]: method   # force it
+        conv.fast.fastest_conv_transpose = lambda *args, method=spec["method"]: method   # force it
     iteration = minigan_iteration({"model": spec["model"], "batch": spec["batch"], "backend": "numpy",
                                    "device": "cpu", "seed": 0})
     return {"times": time_iterations(iteration, spec["warmup"], spec["iters"])}

@@ -47,7 +47,8 @@ def make_calls(batch, backend_name):
     import minigan as mg
     import minigan.functional as F
     from minigan import backend
-    from minigan.ops.conv import conv_transpose2d_array, conv_transpose2d_subpixel_array, fastest_conv_transpose
+    from minigan.fast.conv import conv_transpose2d_array, fastest_conv_transpose
+    from minigan.ops.conv_subpixel import conv_transpose2d_subpixel_array
 
     xp = backend.xp()
     rng = np.random.default_rng(0)

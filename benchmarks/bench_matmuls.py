@@ -79,7 +79,7 @@ def layer_matmuls(layer, x_shape, y_shape):
     """{"forward" | "dW" | "dx": (A shape, B shape, A transposed?, B transposed?)}: the three matmuls of
     one layer, as the code multiplies them (a transposed operand is a .T view of a C-ordered array)."""
     from minigan import nn
-    from minigan.ops.conv import fastest_conv_transpose
+    from minigan.fast.conv import fastest_conv_transpose
 
     if isinstance(layer, nn.Linear):
         n, (out, inp) = x_shape[0], layer.weight.shape
