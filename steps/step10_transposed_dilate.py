@@ -73,10 +73,12 @@ def conv_transpose2d_dilate(x, W, s, p, op=0):
 
 if __name__ == "__main__":
     x = w = np.array([[0.0, 1.0], [2.0, 3.0]]).reshape(1, 1, 2, 2)
-    print(f"the seed's example by Kiểu 2, s=2, p=1: {conv_transpose2d_dilate(x, w, 2, 1)[0, 0].astype(int).tolist()}")
+    y = conv_transpose2d_dilate(x, w, 2, 1)[0, 0]
+    print(f"the seed's example by Kiểu 2, s=2, p=1: {y.astype(int).tolist()}")
     print(f"  x with s-1 = 1 zero between pixels, padded by k-p-1 = 0: "
           f"{dilate_and_pad(x, 2, 2, 1)[0, 0].astype(int).tolist()}")
-    print(f"  convolved (stride 1) with the kernel rotated by 180 degrees: {w[0, 0, ::-1, ::-1].astype(int).tolist()}")
+    print(f"  convolved (stride 1) with the kernel rotated by 180 degrees: "
+          f"{w[0, 0, ::-1, ::-1].astype(int).tolist()}")
     rng = np.random.default_rng(0)
     print("scatter == dilate-pad-conv (max diff < 1e-12), and <conv2d(x, W), y> == <x, conv_transpose2d(y, W)>:")
     for k, s, p, op, note in [(4, 2, 1, 0, " (DCGAN's layers)"), (5, 2, 2, 1, ' (Keras "same")'),
