@@ -107,6 +107,16 @@ def test_header_length_and_imports(path):
     assert "if __name__ == \"__main__\":" in text, f"{path.name}: main must be guarded, so tests can import it"
 
 
+def test_readme_lists_every_step_with_its_line_count():
+    """steps/README.md's table: one row per step, in order, with the step's current number of lines."""
+    rows = re.findall(r"^\| \[(step\d\d_\w+\.py)\]\(\1\) \|[^|]*\| (\d+) \|",
+                      (ROOT / "steps" / "README.md").read_text(encoding="utf-8"), re.MULTILINE)
+    assert [name for name, _ in rows] == [p.name for p in STEPS]
+    for name, count in rows:
+        lines = len((ROOT / "steps" / name).read_text(encoding="utf-8").splitlines())
+        assert int(count) == lines, f"steps/README.md says {name} has {count} lines; it has {lines}"
+
+
 def run_step(path, *args, cwd):
     env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONIOENCODING": "utf-8"}
     env.pop("PYTHONPATH", None)                                      # a step needs numpy only
@@ -207,9 +217,10 @@ def compare_after_adam(step_net, step_grads, package_net, what):
             assert_close(mine[name], t.data, f"{what} {name} (a BatchNorm statistic, or not stepped)", scale=1.0)
 
 
-def test_dcgan_iteration_agrees_with_the_package():
+def test_dcgan_iterations_agree_with_the_package():
     """Step 12's D step and G step against minigan's DCGAN (models.build) with the same weights, batch,
-    noise and Adam settings: losses, every gradient, the parameters after Adam, BatchNorm statistics."""
+    noise and Adam settings: losses, every gradient, the parameters after Adam, BatchNorm statistics.
+    Two iterations: Adam's first step is lr * g / (|g| + eps) whatever beta1 is; the second is not."""
     step12 = load("step12_dcgan")
     rng = np.random.default_rng(3)
     G, D = step12.generator(rng), step12.discriminator(rng)
@@ -222,37 +233,38 @@ def test_dcgan_iteration_agrees_with_the_package():
         sum(p.size for layer in net for p in layer.params.values()) for net in (G, D))
     popt_G = mg.optim.Adam(pG.parameters(), lr=2e-4, betas=(0.5, 0.999))
     popt_D = mg.optim.Adam(pD.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    real, z1, z2 = rng.uniform(-1, 1, (6, 3, 32, 32)), rng.standard_normal((6, 128)), rng.standard_normal((6, 128))
+    real = rng.uniform(-1, 1, (6, 3, 32, 32))
     ones, zeros = tensor(np.ones((6, 1))), tensor(np.zeros((6, 1)))
+    for iteration in range(2):
+        z1, z2 = rng.standard_normal((6, 128)), rng.standard_normal((6, 128))
+        loss_D = step12.d_step(G, D, opt_D, real, z1)                # D step, as minigan.training.d_step
+        with mg.no_grad():
+            fake = pG(tensor(z1))
+        package_loss_D = (F.binary_cross_entropy_with_logits(pD(tensor(real)), ones)
+                          + F.binary_cross_entropy_with_logits(pD(fake), zeros))
+        popt_D.zero_grad()
+        package_loss_D.backward()
+        grads_D = dcgan_grads(D)
+        scale = max(np.abs(g).max() for g in grads_D.values())
+        for name, p in pD.named_parameters():
+            assert_close(grads_D[name], grad_array(p), f"D step {iteration}: gradient of {name}", scale=scale)
+        popt_D.step()
+        assert_close(loss_D, package_loss_D.item(), f"loss_D {iteration}")
+        compare_after_adam(D, grads_D, pD, f"D step {iteration}: D")
+        compare_after_adam(G, {}, pG, f"D step {iteration}: G (forward only)")
 
-    loss_D = step12.d_step(G, D, opt_D, real, z1)                    # D step, as minigan.training.d_step
-    with mg.no_grad():
-        fake = pG(tensor(z1))
-    package_loss_D = (F.binary_cross_entropy_with_logits(pD(tensor(real)), ones)
-                      + F.binary_cross_entropy_with_logits(pD(fake), zeros))
-    popt_D.zero_grad()
-    package_loss_D.backward()
-    grads_D = dcgan_grads(D)
-    scale = max(np.abs(g).max() for g in grads_D.values())
-    for name, p in pD.named_parameters():
-        assert_close(grads_D[name], grad_array(p), f"D step: gradient of {name}", scale=scale)
-    popt_D.step()
-    assert_close(loss_D, package_loss_D.item(), "loss_D")
-    compare_after_adam(D, grads_D, pD, "D")
-    compare_after_adam(G, {}, pG, "G (forward only)")
-
-    loss_G = step12.g_step(G, D, opt_G, z2)                          # G step, as minigan.training.g_step
-    package_loss_G = F.binary_cross_entropy_with_logits(pD(pG(tensor(z2))), ones)
-    popt_G.zero_grad()
-    package_loss_G.backward()
-    grads_G = dcgan_grads(G)
-    scale = max(np.abs(g).max() for g in grads_G.values())
-    for name, p in pG.named_parameters():
-        assert_close(grads_G[name], grad_array(p), f"G step: gradient of {name}", scale=scale)
-    popt_G.step()
-    assert_close(loss_G, package_loss_G.item(), "loss_G")
-    compare_after_adam(G, grads_G, pG, "G")
-    compare_after_adam(D, grads_D, pD, "D (its BatchNorm statistics after the G step)")
+        loss_G = step12.g_step(G, D, opt_G, z2)                      # G step, as minigan.training.g_step
+        package_loss_G = F.binary_cross_entropy_with_logits(pD(pG(tensor(z2))), ones)
+        popt_G.zero_grad()
+        package_loss_G.backward()
+        grads_G = dcgan_grads(G)
+        scale = max(np.abs(g).max() for g in grads_G.values())
+        for name, p in pG.named_parameters():
+            assert_close(grads_G[name], grad_array(p), f"G step {iteration}: gradient of {name}", scale=scale)
+        popt_G.step()
+        assert_close(loss_G, package_loss_G.item(), f"loss_G {iteration}")
+        compare_after_adam(G, grads_G, pG, f"G step {iteration}: G")
+        compare_after_adam(D, grads_D, pD, f"G step {iteration}: D's BatchNorm statistics")
 
 
 def test_cgan_label_paths_agree_with_the_package():
