@@ -132,7 +132,8 @@ def discriminator(rng):                                               # images (
 class Adam:                                                           # step 6, over the layers' named arrays
     def __init__(self, net, lr=2e-4, betas=(0.5, 0.999), eps=1e-8):
         self.slots = [(layer, name) for layer in net for name in layer.params]
-        self.m, self.v = ([np.zeros_like(layer.params[name]) for layer, name in self.slots] for _ in "mv")
+        self.m = [np.zeros_like(layer.params[name]) for layer, name in self.slots]   # first moments
+        self.v = [np.zeros_like(m) for m in self.m]                   # second moments
         self.lr, self.betas, self.eps, self.t = lr, betas, eps, 0
     def step(self):
         self.t, (b1, b2) = self.t + 1, self.betas
@@ -157,9 +158,9 @@ def d_step(G, D, opt_D, real, z):
     return loss_real + loss_fake
 
 def g_step(G, D, opt_G, z):
-    zero_grad(G)
+    zero_grad(G + D)                                                  # D's .grads fill too, and go unused
     loss, g = bce_with_logits(forward(D, forward(G, z)), 1.0)
-    backward(G, backward(D, g))                                       # through D (its .grads fill too, unused)
+    backward(G, backward(D, g))                                       # through D into G
     opt_G.step()
     return loss
 
