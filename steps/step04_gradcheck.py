@@ -6,7 +6,7 @@ Adds:    gradcheck(f, *arrays): L = sum(f(inputs) * G) with G a RANDOM upstream 
          sends all-ones, and a square all-ones matrix is its own transpose, so a forgotten .T passes
          (the last lines). Also new: backward(y, grad) takes the upstream gradient; Transpose.
 Run:     python steps/step04_gradcheck.py
-Package: minigan/tools/gradcheck.py (gradcheck, gradgradcheck); the tests of every op in tests/
+Package: mg.gradcheck and mg.gradgradcheck (minigan/tools/gradcheck.py); the op tests in tests/
 Prints:
     gradcheck add (3, 4) + (4,): max error < 1e-8: True
     gradcheck mul (3, 1) * (1, 4): max error < 1e-8: True

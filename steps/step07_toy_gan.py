@@ -3,8 +3,7 @@
 Adds:    The game (Goodfellow et al., 2014): real points lie on 8 blobs around a circle, G turns 2-D
          noise z into points, D gives each point a logit ("real" if large). D step: BCE(D(x), 1) +
          BCE(D(G(z)), 0), G(z) an array (no graph into G), two backward() calls adding into .grad.
-         G step: BCE(D(G(z)), 1), the non-saturating loss, its gradient flowing through D into G.
-         At first D cannot tell: loss_D ~ 2 log 2 = 1.386, loss_G ~ log 2 = 0.693.
+         G step: BCE(D(G(z)), 1), the non-saturating loss, through D into G. At first D cannot tell.
 Run:     python steps/step07_toy_gan.py [--steps 2000] [--out toy.png]   (--out draws the points)
 Package: minigan/training.py (d_step, g_step), examples/gan_toy2d.py
 Prints:

@@ -88,7 +88,8 @@ if __name__ == "__main__":
     y = conv2d(x, W, b, 2, 1)
     cols = im2col(x, 3, 2, 1)
     print(f"x {x.shape}, W {W.shape}, stride 2, padding 1 -> y {y.shape}")
-    print(f"im2col {cols.shape}; one matmul {W.reshape(4, -1).shape} @ {cols.shape} -> {(W.reshape(4, -1) @ cols).shape}")
+    W2 = W.reshape(4, -1)                                             # (C_out, C_in*k*k)
+    print(f"im2col {cols.shape}; one matmul {W2.shape} @ {cols.shape} -> {(W2 @ cols).shape}")
     print(f"conv2d by im2col == the six-loop definition (max diff < 1e-12): "
           f"{np.abs(y - conv2d_loop(x, W, b, 2, 1)).max() < 1e-12}")
     c = rng.standard_normal(cols.shape)

@@ -86,7 +86,8 @@ if __name__ == "__main__":
     for s, p in [(1, 0), (2, 0), (2, 1)]:
         print(f"  s={s}, p={p}: {conv_transpose2d(x, w, np.zeros(1), s, p)[0, 0].astype(int).tolist()}")
     rng = np.random.default_rng(0)
-    y = conv_transpose2d(rng.standard_normal((8, 512, 2, 2)), rng.standard_normal((512, 256, 4, 4)), np.zeros(256), 2, 1)
+    x, W = rng.standard_normal((8, 512, 2, 2)), rng.standard_normal((512, 256, 4, 4))
+    y = conv_transpose2d(x, W, np.zeros(256), 2, 1)
     print(f"DCGAN's first block, k=4, s=2, p=1: (8, 512, 2, 2) -> {y.shape}")
     x, b = rng.standard_normal((2, 3, 4, 4)), rng.standard_normal(5)
     same = [np.abs(conv_transpose2d(x, W, b, 2, p, op) - conv_transpose2d_loop(x, W, b, 2, p, op)).max() < 1e-12

@@ -7,11 +7,12 @@ Adds:    The seed's second definition. Insert s - 1 zeros between neighbouring i
          numbers as Kiểu 1 (step 9), and both are the adjoint (the transpose, as a matrix) of conv2d
          with the same W: <conv2d(x, W), y> = <x, conv_transpose2d(y, W)> for every x and y, the
          property that makes conv2d's input gradient a transposed convolution and the reverse.
-         Kiểu 2 needs p <= k - 1 and wastes work on the inserted zeros, so it is the one to read.
+         Kiểu 2 needs p <= k - 1 and multiplies the inserted zeros too: minigan keeps it to read
+         (method="dilate") and computes with Kiểu 1 or the sub-pixel form.
 Run:     python steps/step10_transposed_dilate.py
 Package: minigan/ops/conv.py (conv_transpose2d_dilate, method="dilate"), minigan/ops/shape.py (Dilate2d, Pad2d)
 Prints:
-    the seed's example by Kiểu 2, s=2, p=1: [[0, 2], [2, 0]]
+    the seed's example by definition 2 (dilate, pad, conv), s=2, p=1: [[0, 2], [2, 0]]
       x with s-1 = 1 zero between pixels, padded by k-p-1 = 0: [[0, 0, 1], [0, 0, 0], [2, 0, 3]]
       convolved (stride 1) with the kernel rotated by 180 degrees: [[3, 2], [1, 0]]
     scatter == dilate-pad-conv (max diff < 1e-12), and <conv2d(x, W), y> == <x, conv_transpose2d(y, W)>:
@@ -73,10 +74,12 @@ def conv_transpose2d_dilate(x, W, s, p, op=0):
 
 if __name__ == "__main__":
     x = w = np.array([[0.0, 1.0], [2.0, 3.0]]).reshape(1, 1, 2, 2)
-    print(f"the seed's example by Kiểu 2, s=2, p=1: {conv_transpose2d_dilate(x, w, 2, 1)[0, 0].astype(int).tolist()}")
+    y = conv_transpose2d_dilate(x, w, 2, 1)[0, 0]
+    print(f"the seed's example by definition 2 (dilate, pad, conv), s=2, p=1: {y.astype(int).tolist()}")
     print(f"  x with s-1 = 1 zero between pixels, padded by k-p-1 = 0: "
           f"{dilate_and_pad(x, 2, 2, 1)[0, 0].astype(int).tolist()}")
-    print(f"  convolved (stride 1) with the kernel rotated by 180 degrees: {w[0, 0, ::-1, ::-1].astype(int).tolist()}")
+    print(f"  convolved (stride 1) with the kernel rotated by 180 degrees: "
+          f"{w[0, 0, ::-1, ::-1].astype(int).tolist()}")
     rng = np.random.default_rng(0)
     print("scatter == dilate-pad-conv (max diff < 1e-12), and <conv2d(x, W), y> == <x, conv_transpose2d(y, W)>:")
     for k, s, p, op, note in [(4, 2, 1, 0, " (DCGAN's layers)"), (5, 2, 2, 1, ' (Keras "same")'),

@@ -6,15 +6,14 @@ Adds:    The ops of steps 5-11 as layers holding their parameters, and the seed'
          graph is a list: forward in order, backward in reverse, each layer keeping its last input; so
          D goes forward and back on the real batch, then on the fakes (two BatchNorm statistics, as in
          the package). im2col is a strided view and the products einsums. Then one iteration of step 7
-         with Adam(2e-4, betas (0.5, 0.999)) on a random batch standing in for CIFAR-10 (the one long
-         step: seven kinds of layer, two networks and a training iteration).
+         with Adam(2e-4, betas (0.5, 0.999)) on a random batch standing in for CIFAR-10.
 Run:     python steps/step12_dcgan.py
 Package: minigan/models/dcgan.py (Generator, Discriminator), minigan/training.py (d_step, g_step)
 Prints:
     G: 3,022,147 parameters, D: 2,760,385 (those of minigan.models.build({'name': 'dcgan'}))
     D step: loss_D 1.5612 (a D that cannot tell: 2 log 2 = 1.3863)
     G step: loss_G 2.4636 (log 2 = 0.6931)
-    G(z): (8, 3, 32, 32), in [-1, 1]: True; D(G(z)): (8, 1) logits
+    G(z): (8, 3, 32, 32), in [-1, 1]: True; D(G(z)): (8, 1)
 """
 
 import numpy as np
@@ -60,7 +59,7 @@ class Conv(Layer):
         conv = conv_transpose2d if self.transposed else conv2d
         return conv(x, self.params["weight"]) + self.params["bias"][:, None, None]
     def backward(self, g):
-        large, small = (g, self.x) if self.transposed else (self.x, g)   # gW: the larger map's windows . the smaller
+        large, small = (g, self.x) if self.transposed else (self.x, g)   # gW: large's windows times small
         self.grads["weight"] += np.einsum("nchwij,nohw->ocij", windows(large), small, optimize=True)
         self.grads["bias"] += g.sum(axis=(0, 2, 3))
         return (conv2d if self.transposed else conv_transpose2d)(g, self.params["weight"])
@@ -80,7 +79,9 @@ class BatchNorm2d(Layer):                                             # step 11,
         d, x_hat = g * self.params["weight"][:, None, None], self.x_hat
         self.grads["weight"] += (g * x_hat).sum(axis=(0, 2, 3))
         self.grads["bias"] += g.sum(axis=(0, 2, 3))
-        return (d - d.mean(axis=(0, 2, 3), keepdims=True) - x_hat * (d * x_hat).mean(axis=(0, 2, 3), keepdims=True)) * self.inv_std
+        dx = d - d.mean(axis=(0, 2, 3), keepdims=True)
+        dx -= x_hat * (d * x_hat).mean(axis=(0, 2, 3), keepdims=True)
+        return dx * self.inv_std
 
 class Act(Layer):                                                     # LeakyReLU(slope); slope 0: ReLU
     def __init__(self, slope): self.slope = slope
@@ -131,7 +132,8 @@ def discriminator(rng):                                               # images (
 class Adam:                                                           # step 6, over the layers' named arrays
     def __init__(self, net, lr=2e-4, betas=(0.5, 0.999), eps=1e-8):
         self.slots = [(layer, name) for layer in net for name in layer.params]
-        self.m, self.v = ([np.zeros_like(layer.params[name]) for layer, name in self.slots] for _ in "mv")
+        self.m = [np.zeros_like(layer.params[name]) for layer, name in self.slots]   # first moments
+        self.v = [np.zeros_like(m) for m in self.m]                   # second moments
         self.lr, self.betas, self.eps, self.t = lr, betas, eps, 0
     def step(self):
         self.t, (b1, b2) = self.t + 1, self.betas
@@ -142,7 +144,8 @@ class Adam:                                                           # step 6, 
             layer.params[name] -= self.lr * (m / (1 - b1 ** self.t)) / (np.sqrt(v / (1 - b2 ** self.t)) + self.eps)
 
 def bce_with_logits(z, t):                                            # step 5: (loss, dloss/dz)
-    return (np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))).mean(), (0.5 + 0.5 * np.tanh(z / 2) - t) / z.size
+    loss = (np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))).mean()
+    return loss, (0.5 + 0.5 * np.tanh(z / 2) - t) / z.size
 
 def d_step(G, D, opt_D, real, z):
     fake = forward(G, z)                                              # G's gradients are not needed here
@@ -155,9 +158,9 @@ def d_step(G, D, opt_D, real, z):
     return loss_real + loss_fake
 
 def g_step(G, D, opt_G, z):
-    zero_grad(G)
+    zero_grad(G + D)                                                  # D's .grads fill too, and go unused
     loss, g = bce_with_logits(forward(D, forward(G, z)), 1.0)
-    backward(G, backward(D, g))                                       # through D (its .grads fill too, unused)
+    backward(G, backward(D, g))                                       # through D into G
     opt_G.step()
     return loss
 
@@ -172,4 +175,4 @@ if __name__ == "__main__":
           f"(a D that cannot tell: 2 log 2 = {2 * np.log(2):.4f})")
     print(f"G step: loss_G {g_step(G, D, opt_G, rng.standard_normal((8, 128))):.4f} (log 2 = {np.log(2):.4f})")
     images = forward(G, rng.standard_normal((8, 128)))
-    print(f"G(z): {images.shape}, in [-1, 1]: {np.abs(images).max() <= 1}; D(G(z)): {forward(D, images).shape} logits")
+    print(f"G(z): {images.shape}, in [-1, 1]: {np.abs(images).max() <= 1}; D(G(z)): {forward(D, images).shape}")

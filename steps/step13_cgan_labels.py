@@ -2,13 +2,12 @@
 
 Adds:    The seed's conditional GAN (Mirza & Osindero, 2014) tells both networks the class y. An
          Embedding is a learned table, one 50-number row per class: forward picks rows, W[y]; backward
-         adds each sample's gradient into its class's row, with np.add.at, because a class that occurs
-         twice in a batch must receive both contributions (step 3 again; gW[y] += g keeps only one).
-         A Linear turns the row into one extra image channel, 7x7 for G, 28x28 for D, and Concat joins
-         it to G's noise features or to D's input image; Concat's backward hands each part its slice.
-         The label makes the network a graph, not a chain, so this step returns to step 7's engine.
+         adds each sample's gradient into its class's row with np.add.at: a class twice in a batch gets
+         both contributions (step 3 again; gW[y] += g keeps one). A Linear makes the row one extra
+         image channel, 7x7 for G, 28x28 for D; Concat joins it to G's noise features or D's image, and
+         its backward hands each part its slice. A graph, not a chain: this step uses step 7's engine.
 Run:     python steps/step13_cgan_labels.py
-Package: minigan/models/cgan.py (label_path, noise_path, cat), minigan/ops/embedding.py, minigan/ops/shape.py (Concat)
+Package: minigan/models/cgan.py (label_path, noise_path), minigan/ops/embedding.py, minigan/ops/shape.py (Concat)
 Prints:
     G: z (4, 100) and labels [3, 1, 3, 7] -> noise (4, 128, 7, 7) + label channel (4, 1, 7, 7) -> (4, 129, 7, 7)
        the two samples of class 3 get the same label channel: True
@@ -94,9 +93,10 @@ def glorot(rng, n_in, n_out):                                         # Keras's 
     return Tensor(rng.uniform(-1, 1, (n_out, n_in)) * np.sqrt(6 / (n_in + n_out)))
 
 def g_params(rng, latent_dim=100, classes=10, dim=50, side=7, channels=128):
-    return {"embed": Tensor(rng.standard_normal((classes, dim))),
+    return {"embed": Tensor(rng.standard_normal((classes, dim))),    # N(0, 1), as minigan's Embedding
             "label.W": glorot(rng, dim, side * side), "label.b": Tensor(np.zeros(side * side)),
-            "noise.W": glorot(rng, latent_dim, channels * side * side), "noise.b": Tensor(np.zeros(channels * side * side))}
+            "noise.W": glorot(rng, latent_dim, channels * side * side),
+            "noise.b": Tensor(np.zeros(channels * side * side))}
 
 if __name__ == "__main__":
     rng = np.random.default_rng(0)
@@ -107,8 +107,10 @@ if __name__ == "__main__":
           f"-> {features.data.shape}")
     print(f"   the two samples of class 3 get the same label channel: "
           f"{np.array_equal(features.data[0, 128], features.data[2, 128])}")
-    pd = {"embed": Tensor(rng.standard_normal((10, 50))), "label.W": glorot(rng, 50, 784), "label.b": Tensor(np.zeros(784))}
-    print(f"D: images (4, 1, 28, 28) + label channel -> {d_input(pd, Tensor(rng.uniform(-1, 1, (4, 1, 28, 28))), labels).data.shape}")
+    pd = {"embed": Tensor(rng.standard_normal((10, 50))), "label.W": glorot(rng, 50, 784),
+          "label.b": Tensor(np.zeros(784))}
+    images = Tensor(rng.uniform(-1, 1, (4, 1, 28, 28)))
+    print(f"D: images (4, 1, 28, 28) + label channel -> {d_input(pd, images, labels).data.shape}")
     g = rng.standard_normal(features.data.shape)
     backward(features, g)
     gE = pg["embed"].grad
@@ -116,7 +118,8 @@ if __name__ == "__main__":
           f"{np.allclose(gE[3], g[0, 128].ravel() @ pg['label.W'].data + g[2, 128].ravel() @ pg['label.W'].data)}")
     V = {name: rng.standard_normal(t.data.shape) for name, t in pg.items()}   # a random direction
     def loss(h):                                                      # sum(features * g) at the weights + h V
-        return (g_features({name: Tensor(t.data + h * V[name]) for name, t in pg.items()}, z, labels).data * g).sum()
+        moved = {name: Tensor(t.data + h * V[name]) for name, t in pg.items()}
+        return (g_features(moved, z, labels).data * g).sum()
     along_V = sum((pg[name].grad * V[name]).sum() for name in pg)
     numeric = (loss(1e-8) - loss(-1e-8)) / 2e-8                       # a small h: no LeakyReLU input crosses 0
     print(f"gradcheck along a random direction (step 4), all weights of G's two paths, rel. error < 1e-6: "
