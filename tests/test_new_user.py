@@ -130,6 +130,17 @@ def test_resume_on_other_data_of_the_same_size_is_refused(finished_gan, tmp_path
             "was trained on fashion-mnist (fake, --limit 32): 32 images", "source 'fake', now 'folder'")
 
 
+@pytest.mark.skipif(not (SHARED / "fashion-mnist").is_dir(), reason="needs the real Fashion-MNIST files")
+def test_resume_of_a_fake_run_on_the_real_data_is_refused(finished_gan, tmp_path):
+    """The case as it was found: a --dataset fake --limit 32 run, resumed on the real images, --limit 32."""
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(finished_gan, out)
+    refused(run("gan_fashion_mnist.py", *SMALL, "--dataset", "real", "--data-dir", SHARED / "fashion-mnist",
+                "--limit", "32", "--epochs", "2", "--out", out, "--resume"), "source 'fake', now 'real'")
+
+
 def test_a_checkpoint_without_the_dataset_still_resumes():
     """Checkpoints written before the dataset was recorded: checked by their image count, as before."""
     spec, config = {"name": "gan"}, TrainConfig()

@@ -55,7 +55,7 @@ class SaveFailed(RuntimeError):
 
 
 DIVERGED_LOSS = 1e6   # |loss| beyond this: no GAN trains there (a BCE loss of 1e6 means logits of -1e6)
-LARGE_BCE_LOSS = 100  # a BCE loss above this: D's logits are beyond +-100, the learning rate is too high
+LARGE_BCE_LOSS = 100  # a BCE loss above this needs logits of about that size: the learning rate is too high
 
 
 def health_warnings(history, samples=None, window=200):
@@ -68,11 +68,13 @@ def health_warnings(history, samples=None, window=200):
             "Try --real-label 0.9 (one-sided label smoothing) or --r1 10 (a penalty that keeps D smooth), "
             "and check that G's output is in [-1, 1]."
         )
-    largest = max((max(abs(r["loss_D"]), abs(r.get("loss_G", 0.0))) for r in recent), default=0.0)
+    bce = [(r["loss_D"] - r.get("r1", 0.0), r.get("loss_G", 0.0)) for r in recent]   # R1's penalty aside
+    largest = max((max(abs(d), abs(g)) for d, g in bce), default=0.0)
     if largest > LARGE_BCE_LOSS:
         warnings.append(
-            f"a loss reached {largest:.3g} in the last {len(recent)} iterations: D's logits are beyond "
-            f"+-{LARGE_BCE_LOSS}, so the weights are exploding. Start again with a lower --lr (--overwrite).")
+            f"a loss reached {largest:.3g} in the last {len(recent)} iterations: a BCE loss that large needs "
+            "D's logits about as large, so the weights are exploding (the learning rate is too high). Start "
+            "again with a lower --lr (--overwrite).")
     if samples is not None:
         x = backend.to_numpy(samples.data)
         if len(x) > 1 and float(x.std(axis=0).mean()) < 0.02:
