@@ -282,7 +282,7 @@ def test_a_full_disk_at_the_first_save_says_so_and_loses_nothing(tmp_path):
     tmp.mkdir()
     env = {"TMPDIR": str(tmp)}
     done = refused(run(patched("gan_fashion_mnist.py", full_disk(out)), *TINY, "--epochs", "2", "--out", out,
-                         env=env), "No space left on device", "No checkpoint was written yet",
+                         env=env), "No space left on device", "No checkpoint had been written",
                      "was saved to", "then continue with --resume", code=1)
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr             # one paragraph
     rescued = list(tmp.glob("minigan-rescue-run-iteration2.npz"))
@@ -341,7 +341,7 @@ def test_a_classifier_of_the_other_dataset_is_a_user_error_in_training(tmp_path,
 # ----------------------------------------------------------------------------------------------------
 def test_a_huge_learning_rate_stops_the_run_as_diverged(tmp_path):
     done = refused(run("gan_fashion_mnist.py", *TINY, "--epochs", "1", "--lr", "1e6", "--out", tmp_path / "r"),
-                     "note: --lr 1e+06 is far above", "larger than 1e+06", "No checkpoint was written yet", code=1)
+                     "note: --lr 1e+06 is far above", "larger than 1e+06", "No checkpoint had been written", code=1)
     assert "lower --lr" in done.stderr
 
 

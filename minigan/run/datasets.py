@@ -30,41 +30,42 @@ def load_images(name, args, split="train", image_size=None, conditional=False):
 
 def load_training_set(name, args, split="train", image_size=None, conditional=False):
     """``load_images`` plus the dataset's identity, which a checkpoint records (``train(dataset=...)``):
-    {"name", "source" (real, fake or folder), "limit", "num_images", "image_shape", "class_names"}."""
+    {"name", "source" (real, fake or folder), "limit" (None: every image), "num_images", "image_shape",
+    "class_names"}."""
     native = fake.IMAGE_SHAPES[name]                                 # (28, 28) or (32, 32, 3)
     size = image_size or native[0]
     class_names = list(CLASS_NAMES[name])
     if args.dataset == "fake":
-        images, labels = fake_dataset(name, args.limit or 512, seed=args.seed + (split == "test"), image_size=size)
-    elif args.dataset == "folder":
-        images, labels, class_names = _load_folder(args, size, channels=native[2] if len(native) == 3 else 1,
-                                                   conditional=conditional)
+        limit = args.limit or 512                                    # fake: --limit is the number made
+        images, labels = fake_dataset(name, limit, seed=args.seed + (split == "test"), image_size=size)
     else:
-        if size != native[0]:
+        if args.dataset == "folder":                                 # every image of the folder
+            images, labels, class_names = _load_folder(args, size, channels=native[2] if len(native) == 3 else 1,
+                                                       conditional=conditional)
+            where = args.data_dir
+        elif size != native[0]:
             raise UsageError(f"--image-size {size}: the {name} images are {native[0]}x{native[1]}; train at "
                              f"{size}x{size} on your own images with --dataset folder --data-dir DIR")
-        images, labels = DATASETS[name](root=args.data_dir, split=split)
-        _note_limit(args.limit, len(images), f"the {name} {split} split")
-        images, labels = random_subset(images, labels, args.limit, args.seed)
+        else:
+            images, labels = DATASETS[name](root=args.data_dir, split=split)
+            where = f"the {name} {split} split"
+        if args.limit is not None and args.limit > len(images):
+            note(f"--limit {args.limit} is more than the {len(images)} images of {where}: all of them are used")
+        limit = args.limit if args.limit is not None and args.limit < len(images) else None
+        images, labels = random_subset(images, labels, args.limit, args.seed)   # --limit: a seeded random subset
     print(f"{name} ({args.dataset}, {split}): {len(images)} images of shape {images.shape[1:]}")
     if split == "train":
         check_one_batch(len(images), args.batch_size)
     images = to_float_images(images)                                 # (N, C, H, W) float32 in [-1, 1]
-    dataset = {"name": "folder" if args.dataset == "folder" else name, "source": args.dataset,
-               "limit": args.limit, "num_images": len(images), "image_shape": list(images.shape[1:]),
-               "class_names": class_names}
+    dataset = {"name": "folder" if args.dataset == "folder" else name, "source": args.dataset, "limit": limit,
+               "num_images": len(images), "image_shape": list(images.shape[1:]), "class_names": class_names}
     if args.dataset == "folder":
         dataset["folder"] = os.path.abspath(args.data_dir)           # where it was (not compared on --resume)
     return images, labels, dataset
 
 
-def _note_limit(limit, available, what):
-    if limit is not None and limit > available:
-        note(f"--limit {limit} is more than the {available} images of {what}: all {available} are used")
-
-
 def _load_folder(args, size, channels, conditional):
-    """--dataset folder: decode --data-dir (see minigan/data/folder.py), shuffled once if --limit cuts it."""
+    """--dataset folder: decode every image of --data-dir (see minigan/data/folder.py)."""
     from minigan.data.download import default_root
     from minigan.data.folder import load_image_folder
 
@@ -79,6 +80,4 @@ def _load_folder(args, size, channels, conditional):
             f"the conditional GAN learns one class per sub-folder of --data-dir, but {args.data_dir} has "
             f"{'no sub-folders' if class_names == [''] else 'only one: ' + class_names[0]}; put the images "
             "of each class in its own sub-folder (DIR/cat/*.png, DIR/dog/*.png, ...)")
-    _note_limit(args.limit, len(images), args.data_dir)
-    images, labels = random_subset(images, labels, args.limit, args.seed)   # --limit: a seeded random subset
     return images, labels, class_names

@@ -202,7 +202,8 @@ def train(G, D, images, labels, config, out_dir, model_spec, resume=False, evalu
             kept = (f"The state of the moment (epoch {position['epoch']}, iteration {position['iteration']}) was "
                     f"saved to {path} instead: move it onto {ckpt_path} to continue from there.")
         except OSError as again:
-            kept = f"Saving it to {path} failed too ({again.strerror or again}): the iterations since are lost."
+            kept = (f"Saving it to {path} failed too ({again.strerror or again}): the iterations since "
+                    f"{'that checkpoint' if saved else 'the start'} are lost.")
         where = err.filename or out
         return SaveFailed(f"could not write {where} ({err.strerror or err}). {_what_survived(ckpt_path, saved)} "
                           f"{kept} Free some space (or make {out} writable), then continue with --resume.")
@@ -254,11 +255,12 @@ def train(G, D, images, labels, config, out_dir, model_spec, resume=False, evalu
                         bar.close()
                         what = "NaN/Inf" if not (math.isfinite(loss_D) and math.isfinite(loss_G)) else \
                             f"larger than {DIVERGED_LOSS:g} (the weights exploded)"
+                        advice = "Continue from it with --resume and a lower --lr, or start again" if saved else \
+                            "Start again"
                         raise TrainingDiverged(
                             f"loss became {what} at iteration {position['iteration']} (loss_D={loss_D:.4g}, "
-                            f"loss_G={loss_G:.4g}). {_what_survived(ckpt_path, saved)} Continue from it with "
-                            "--resume and a lower --lr, or start again with a lower --lr or another --seed "
-                            "(--overwrite).")
+                            f"loss_G={loss_G:.4g}). {_what_survived(ckpt_path, saved)} {advice} with a lower "
+                            "--lr or another --seed (--overwrite).")
 
                     # --- sample ------------------------------------------------------------------------
                     if config.sample_every and position["iteration"] % config.sample_every == 0 and writer:
@@ -314,8 +316,7 @@ def train(G, D, images, labels, config, out_dir, model_spec, resume=False, evalu
 def _what_survived(ckpt_path, saved):
     """One sentence: which checkpoint is intact (checkpoints are written atomically), or that none is."""
     if saved is None:
-        return (f"No checkpoint was written yet ({ckpt_path}): the run so far is lost unless it is saved "
-                "elsewhere.")
+        return f"No checkpoint had been written to {ckpt_path} yet."
     return f"{ckpt_path} (epoch {saved['epoch']}, iteration {saved['iteration']}) is intact."
 
 
