@@ -335,7 +335,7 @@ def report(args, pairs, trials, cpu_gflops, machine):
         ok = [r for (f, _, _), rs in trials.items() if f == fw for r in rs if "error" not in r]
         if ok:
             extra.append(
-                f"{NAMES[fw]}: benchmarks/numpy_frameworks.py run by {ok[0]['python']} (NumPy {ok[0]['numpy']}, "
+                f"{NAMES[fw]}: benchmarks/numpy_frameworks.py run by {common.shown_path(ok[0]['python'])} (NumPy {ok[0]['numpy']}, "
                 f"OpenBLAS kernels {ok[0].get('blas_kernel')}"
                 + (f" (OPENBLAS_CORETYPE={ok[0]['openblas_coretype']})" if ok[0].get("openblas_coretype") else "")
                 + ", "

@@ -228,7 +228,22 @@ def command_line():
         script = script.relative_to(REPO_ROOT)
     except ValueError:
         pass
-    return " ".join(["python", shlex.quote(str(script))] + [shlex.quote(a) for a in sys.argv[1:]])
+    return " ".join(["python", shlex.quote(str(script))] + [shlex.quote(shown_path(a)) for a in sys.argv[1:]])
+
+
+def shown_path(text):
+    """A path as the docs show it: inside the repository relative to it, elsewhere ``.../<last two parts>``
+    (three for an interpreter: ``.../venv/bin/python``); the docs name no folder of the machine that ran
+    the benchmark. ``NAME=/abs/path`` alike."""
+    prefix, sep, value = text.rpartition("=") if "=" in text else ("", "", text)
+    if not value.startswith("/"):
+        return text
+    path = Path(value)
+    try:
+        shown = str(path.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        shown = ".../" + "/".join(path.parts[-3 if path.name.startswith("python") else -2:])
+    return prefix + sep + shown
 
 
 # ----------------------------------------------------------------------------------------------------

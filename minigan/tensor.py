@@ -166,8 +166,8 @@ class Tensor:
 
     def exp(self): return arith.exp(self)
     def log(self): return arith.log(self)
-    def sum(self, axis=None, keepdims=False): return reduce.sum(self, axis, keepdims)
-    def mean(self, axis=None, keepdims=False): return reduce.mean(self, axis, keepdims)
+    def sum(self, axis=None, keepdims=False, *, dim=None): return reduce.sum(self, _axis(axis, dim), keepdims)
+    def mean(self, axis=None, keepdims=False, *, dim=None): return reduce.mean(self, _axis(axis, dim), keepdims)
     def reshape(self, *new_shape): return shape.reshape(self, *new_shape)
     def transpose(self, dim0, dim1): return shape.transpose(self, dim0, dim1)
     def permute(self, *dims): return shape.permute(self, *dims)
@@ -179,6 +179,13 @@ class Tensor:
     @property
     def T(self):
         return shape.permute(self)                                   # all axes reversed
+
+
+def _axis(axis, dim):
+    """``dim=`` is PyTorch's name for NumPy's ``axis=``: t.sum(dim=1) == t.sum(axis=1) == t.sum(1)."""
+    if dim is not None and axis is not None:
+        raise TypeError(f"give axis={axis} or dim={dim}, not both (they are two names for one argument)")
+    return axis if dim is None else dim
 
 
 def _unwrap_index(index):

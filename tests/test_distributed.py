@@ -5,7 +5,10 @@ Two kinds of tests:
   fake NCCL that reads the device pointers it is given): the packing, the averaging, the sync-BN
   formulas, the NCCL id exchange and calls; on the NumPy and the strict (CuPy-like) backends;
 - real runs of tests/distributed_run.py under ``mpiexec -n 2`` (skipped without mpi4py / mpiexec):
-  2 ranks with batch B/2 each against 1 process with batch B, and a killed rank, then --resume.
+  2 ranks with batch B/2 each against 1 process with batch B, and a killed rank, then --resume;
+- user mistakes under ``mpiexec -n 2`` (a run folder in use, --resume with another --sync-bn or
+  --batch-size): every rank ends, with the one paragraph and exit code 2, within seconds. These run
+  under a time limit that kills mpiexec and its ranks, so that a hang fails the test instead of CI.
 """
 
 import ctypes
@@ -13,8 +16,10 @@ import importlib.util
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -395,3 +400,56 @@ def test_an_exception_on_one_rank_aborts_every_rank_instead_of_hanging(tmp_path)
                           timeout=120, env=env)
     assert done.returncode != 0
     assert "rank 1 of 2 failed (RuntimeError); aborting every rank" in done.stderr, done.stderr
+
+
+# ----------------------------------------------------------------------------------------------------
+# User mistakes under mpiexec: every rank ends, within seconds
+# ----------------------------------------------------------------------------------------------------
+MPI_TINY = ["--dataset", "fake", "--limit", "32", "--batch-size", "16", "--sample-every", "0", "--no-progress",
+            "--latent-dim", "8"]
+
+
+def _bounded(command, limit=45):
+    """(exit code, stdout, stderr, seconds) of ``command``; a run past ``limit`` seconds is a hang: mpiexec
+    and every rank (one process group) are killed and the test fails."""
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "MINIGAN_BACKEND": "numpy"}
+    start = time.perf_counter()
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail(f"still running after {limit} s (a hang): {' '.join(command)}\n{out}\n{err}")
+    return proc.returncode, out, err, time.perf_counter() - start
+
+
+@pytest.fixture(scope="module")
+def two_rank_run(tmp_path_factory):
+    """One epoch of the plain GAN, 2 ranks x 8 images, finished."""
+    out = tmp_path_factory.mktemp("two_ranks") / "run"
+    command = [_mpiexec(), "-n", "2", sys.executable, "examples/gan_fashion_mnist.py", "--distributed", *MPI_TINY,
+               "--epochs", "1", "--out", str(out)]
+    code, stdout, stderr, _ = _bounded(command, limit=300)
+    assert code == 0, stdout + stderr
+    return out
+
+
+@needs_mpi
+@pytest.mark.parametrize("extra, fragment", [
+    ([], "already holds a training run"),                            # found before MPI starts
+    (["--resume", "--sync-bn"], "with sync_bn=False, this run has 2 with sync_bn=True"),   # found by rank 0 alone
+    (["--resume", "--batch-size", "32"], "saved with batch size 16, this run uses 32"),
+])
+def test_a_user_error_on_one_rank_ends_every_rank_within_seconds(two_rank_run, tmp_path, extra, fragment):
+    out = tmp_path / "run"
+    shutil.copytree(two_rank_run, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    command = [_mpiexec(), "-n", "2", sys.executable, "examples/gan_fashion_mnist.py", "--distributed", *MPI_TINY,
+               "--epochs", "2", "--out", str(out), *extra]
+    code, stdout, stderr, seconds = _bounded(command)
+    assert code == 2, stdout + stderr
+    assert fragment in stderr and "Traceback" not in stderr, stderr
+    assert seconds < 30, f"{seconds:.0f} s"
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before    # nothing touched

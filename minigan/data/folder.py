@@ -13,7 +13,9 @@ or
 
 Every image goes through the same four visible steps (``decode_image``)::
 
-    open + decode (Pillow)  ->  mode: RGB (3 channels) or L (1 channel)   RGBA / LA / palette with
+    open + decode (Pillow)  ->  upright: the EXIF orientation applied      a phone's portrait photo is
+                                                                           stored sideways + a tag
+                            ->  mode: RGB (3 channels) or L (1 channel)   RGBA / LA / palette with
                                                                            transparency: over white
                             ->  centre crop to a square: side = min(W, H)
                             ->  resize to size x size (Lanczos)            down- or up-scaling
@@ -46,7 +48,8 @@ import numpy as np
 from minigan.data.download import DatasetError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
-CACHE_VERSION = 1     # bump when decode_image changes what it produces: old caches are then ignored
+CACHE_VERSION = 2     # bump when decode_image changes what it produces: old caches are then ignored
+                      # (2: the EXIF orientation is applied)
 MAX_NAMED = 5         # how many skipped files a summary names
 
 
@@ -114,11 +117,11 @@ def _images_in(folder, recursive):
 # ----------------------------------------------------------------------------------------------------
 def _pillow():
     try:
-        from PIL import Image  # imported here: only --dataset folder needs Pillow
+        from PIL import Image, ImageOps  # imported here: only --dataset folder needs Pillow
     except ImportError as err:
         raise ImageFolderError("--dataset folder decodes images with Pillow, which is not installed; "
                                "install it with `pip install pillow`") from err
-    return Image
+    return Image, ImageOps
 
 
 def decode_image(path, size, channels=3):
@@ -127,10 +130,12 @@ def decode_image(path, size, channels=3):
     Returns (pixels, original mode, original (width, height)). Raises whatever Pillow raises for a
     file it cannot decode (OSError, ValueError, ...); ``load_image_folder`` turns that into a skip.
     """
-    Image = _pillow()
+    Image, ImageOps = _pillow()
     with Image.open(path) as img:
         img.load()                                                   # decode now: errors surface here
-        mode, original_size = img.mode, img.size
+        mode = img.mode
+        img = ImageOps.exif_transpose(img)   # EXIF Orientation 6 = "rotate 90 degrees clockwise to view"
+        original_size = img.size                                     # as the photo is viewed
         img = _to_mode(img, "RGB" if channels == 3 else "L")
     width, height = img.size
     side = min(width, height)                                        # centre crop to a square
@@ -143,7 +148,7 @@ def decode_image(path, size, channels=3):
 
 def _to_mode(img, target):
     """Convert to "RGB" or "L": transparent pixels over white, 16-bit values scaled to 8 bits."""
-    Image = _pillow()
+    Image, _ = _pillow()
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):             # 16-bit PNGs, float TIFF-likes
         values = np.asarray(img, dtype=np.float64)
         top = 65535.0 if values.max() > 255 else 255.0

@@ -1,7 +1,8 @@
-"""Command-line pieces shared by the example scripts: common arguments, checks, dataset loading, errors.
+"""Command-line pieces shared by the example scripts: common arguments, errors, backend and processes.
 
-Reading order: training -> **cli** -> examples/. The examples stay linear scripts; what they share is
-here so that ``--help`` reads the same everywhere. docs/cli.md describes the shared options.
+Reading order: training -> **cli** -> run/checks (checks before any work) -> run/datasets (the training
+data) -> examples/. The examples stay linear scripts; what they share is here so that ``--help`` reads
+the same everywhere. docs/cli.md describes the shared options.
 
 User mistakes end in one paragraph, not a traceback
 ---------------------------------------------------
@@ -9,7 +10,7 @@ Every example calls ``cli.report_user_errors()`` first. From then on, an excepti
 ``USER_ERRORS`` (no internet, a damaged checkpoint, a run folder in use, options that do not fit
 together, ...) that reaches the top of the script is printed as one paragraph on stderr - the message
 says what was expected, what was found and how to fix it - and the script exits with code 2, like
-argparse does for a bad option. ``RUN_FAILURES`` (the run started, then failed: TrainingDiverged) exit
+argparse does for a bad option. ``RUN_FAILURES`` (the run started, then failed: TrainingDiverged, SaveFailed) exit
 with code 1, Ctrl-C with 130, and any other exception - a bug - keeps its full traceback. It works
 through ``sys.excepthook``, so the scripts keep their top-to-bottom form and a debugger still stops
 at the exception (``python -m pdb`` does not use the hook). To treat another exception class as a user
@@ -22,21 +23,17 @@ import sys
 
 from minigan import backend, fast
 from minigan.backend import BackendError
+from minigan.data import DatasetError, DownloadError
 from minigan.run.checkpoint import CheckpointError
-from minigan.data import (CIFAR10_CLASSES, FASHION_MNIST_CLASSES, DatasetError, DownloadError, fake,
-                          fake_dataset, load_cifar10, load_fashion_mnist, random_subset, to_float_images)
-from minigan.data.folder import ImageFolderError
 from minigan.run.runfolder import RunFolderError
 from minigan.run.trainer import SaveFailed, TrainingDiverged
+# the scripts call these as cli.<name>: checks before any work, and the training data (two modules of their own)
+from minigan.run.checks import (UsageError, check_one_batch, check_options, note, output_file,  # noqa: F401
+                                 output_folder)
+from minigan.run.datasets import CLASS_NAMES, DATASETS, load_images, load_training_set  # noqa: F401
 
-DATASETS = {"fashion-mnist": load_fashion_mnist, "cifar10": load_cifar10}
-CLASS_NAMES = {"fashion-mnist": FASHION_MNIST_CLASSES, "cifar10": CIFAR10_CLASSES}
 BACKEND_HELP = "array backend (default: $MINIGAN_BACKEND or numpy); cupy needs an NVIDIA GPU"
 SHARED_OPTIONS_HELP = "The options shared by all scripts (--dataset, --limit, --data-dir), exit codes: docs/cli.md"
-
-
-class UsageError(ValueError):
-    """Options that do not fit together, or a value only the script can check (e.g. --class-id)."""
 
 
 USER_ERRORS = (UsageError, CheckpointError, DatasetError, DownloadError, BackendError, RunFolderError)
@@ -137,66 +134,6 @@ def existing_dir(text):
             f"{text} {what}. Pass the folder that holds the dataset files (or its parent); to download "
             "there, create the folder first, or leave out --data-dir to use the default cache")
     return text
-
-
-def note(text):
-    """An option with no effect, or a value that will not do what it seems to: one line on stderr, the
-    script goes on (a contradiction is a UsageError instead)."""
-    print(f"{os.path.basename(sys.argv[0])}: note: {text}", file=sys.stderr)
-
-
-# --- output paths, checked before any work: a typo must not cost a finished run ---------------------------
-def output_file(path, what, overwrite=None):
-    """Check, before the work, that ``path`` can receive the file ``what`` (e.g. "--out"); returns it.
-
-    Refused: a folder, a parent that is a file or cannot be created or written, and - when ``overwrite``
-    is False (not None) - an existing file. A missing parent folder is created, as --out folders are.
-    """
-    if os.path.isdir(path):
-        raise UsageError(f"{what} {path} is a folder; give the file to write, e.g. {os.path.join(path, 'out.npz')}")
-    if overwrite is False and os.path.exists(path):
-        raise UsageError(f"{what} {path} already exists; pass --overwrite to replace it, or another {what}")
-    output_folder(os.path.dirname(os.path.abspath(path)), f"the folder of {what} {path}")
-    return path
-
-
-def output_folder(path, what):
-    """Create the folder ``path`` if needed and check that it is a folder this process can write into."""
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise UsageError(f"{what} ({path}) is a file, not a folder; choose another path")
-    try:
-        os.makedirs(path, exist_ok=True)
-    except OSError as err:                                           # a parent is a file, no permission
-        raise UsageError(f"{what} ({path}) cannot be created ({err.strerror}); choose another path") from err
-    if not os.access(path, os.W_OK):
-        raise UsageError(f"{what} ({path}) is not writable by this user; choose another path")
-    return path
-
-
-def check_options(args):
-    """Right after parsing a training script's arguments, before any work: refuse the options that
-    contradict each other, note those that have no effect, and check that --out can take the run.
-    Fills in --eval-every and --eval-n (their defaults are None so that a given value can be noted)."""
-    from minigan.run.runfolder import check_run_folder
-
-    if getattr(args, "loss", "bce") == "wgan-gp" and getattr(args, "d_norm", None) == "batch":
-        raise UsageError("--loss wgan-gp with --d-norm batch: the gradient penalty constrains each image's own "
-                         "gradient, and batch norm makes every image's score depend on the whole batch, so the "
-                         "penalty no longer means what it should (docs/dcgan.md, \"WGAN-GP and R1\"). Leave out "
-                         "--d-norm (WGAN-GP's critic then uses layer norm)")
-    if not args.classifier and (args.eval_n is not None or args.eval_every is not None):
-        note("--eval-n and --eval-every say how --classifier scores G; without --classifier nothing is scored")
-    if args.dataset != "folder" and (args.strict_images or args.no_cache):
-        note(f"--strict-images and --no-cache are about --dataset folder; with --dataset {args.dataset} they "
-             "have no effect")
-    if args.lr is not None and args.lr > 1e-2:
-        note(f"--lr {args.lr:g} is far above the 1e-4 to 2e-4 that GANs train with (Adam): expect the losses "
-             "to diverge (the run then stops with the last good checkpoint)")
-    if args.keep_every > args.epochs:
-        note(f"--keep-every {args.keep_every} with --epochs {args.epochs}: no earlier generator will be kept")
-    args.eval_every = args.eval_every or 1
-    args.eval_n = args.eval_n or 2000
-    check_run_folder(args.out, args.resume, args.overwrite)
 
 
 # Optimizer defaults per --loss: the DCGAN paper's for BCE, Gulrajani et al.'s (2017) for WGAN-GP
@@ -429,77 +366,3 @@ def epoch_evaluator(args, name, spec):
                          f"trains on {name}; pass a {name} classifier (examples/train_classifier.py {name})")
     test_images, test_labels = load_images(name, args, split="test")
     return make_epoch_evaluator(classifier, test_images, test_labels, spec, n=args.eval_n)
-
-
-def load_images(name, args, split="train", image_size=None, conditional=False):
-    """(float images NCHW in [-1, 1], int64 labels) of a dataset, real, fake or a folder, limited to --limit.
-
-    ``name`` ("cifar10", "fashion-mnist") fixes the image shape the model expects: --dataset folder
-    decodes the folder to it (RGB 32x32 or grayscale 28x28; ``image_size`` overrides the side).
-    ``conditional``: the labels matter (cGAN), so a folder must have one sub-folder per class.
-    """
-    images, labels, _ = load_training_set(name, args, split, image_size, conditional)
-    return images, labels
-
-
-def load_training_set(name, args, split="train", image_size=None, conditional=False):
-    """``load_images`` plus the dataset's identity, which a checkpoint records (``train(dataset=...)``):
-    {"name", "source" (real, fake or folder), "limit", "num_images", "image_shape", "class_names"}."""
-    native = fake.IMAGE_SHAPES[name]                                 # (28, 28) or (32, 32, 3)
-    size = image_size or native[0]
-    class_names = list(CLASS_NAMES[name])
-    if args.dataset == "fake":
-        images, labels = fake_dataset(name, args.limit or 512, seed=args.seed + (split == "test"), image_size=size)
-    elif args.dataset == "folder":
-        images, labels, class_names = _load_folder(args, size, channels=native[2] if len(native) == 3 else 1,
-                                                   conditional=conditional)
-    else:
-        if size != native[0]:
-            raise UsageError(f"--image-size {size}: the {name} images are {native[0]}x{native[1]}; train at "
-                             f"{size}x{size} on your own images with --dataset folder --data-dir DIR")
-        images, labels = DATASETS[name](root=args.data_dir, split=split)
-        _note_limit(args.limit, len(images), f"the {name} {split} split")
-        images, labels = random_subset(images, labels, args.limit, args.seed)
-    print(f"{name} ({args.dataset}, {split}): {len(images)} images of shape {images.shape[1:]}")
-    if split == "train":
-        check_one_batch(len(images), args.batch_size)
-    images = to_float_images(images)                                 # (N, C, H, W) float32 in [-1, 1]
-    dataset = {"name": "folder" if args.dataset == "folder" else name, "source": args.dataset,
-               "limit": args.limit, "num_images": len(images), "image_shape": list(images.shape[1:]),
-               "class_names": class_names}
-    if args.dataset == "folder":
-        dataset["folder"] = os.path.abspath(args.data_dir)           # where it was (not compared on --resume)
-    return images, labels, dataset
-
-
-def _note_limit(limit, available, what):
-    if limit is not None and limit > available:
-        note(f"--limit {limit} is more than the {available} images of {what}: all {available} are used")
-
-
-def check_one_batch(n_images, batch_size):
-    """Training needs at least one whole batch (the last, incomplete one is dropped)."""
-    if n_images < batch_size:
-        raise UsageError(f"{n_images} training images are fewer than one batch of --batch-size {batch_size}: "
-                         "nothing would be trained. Pass a larger --limit or a smaller --batch-size")
-
-
-def _load_folder(args, size, channels, conditional):
-    """--dataset folder: decode --data-dir (see minigan/data/folder.py), shuffled once if --limit cuts it."""
-    from minigan.data.download import default_root
-    from minigan.data.folder import load_image_folder
-
-    if args.data_dir is None:
-        raise ImageFolderError("--dataset folder needs --data-dir DIR: a folder of PNG/JPEG/WebP images, "
-                               "or one sub-folder of images per class")
-    cache_dir = None if args.no_cache else default_root("image-folders")
-    images, labels, class_names = load_image_folder(args.data_dir, size, channels, strict=args.strict_images,
-                                                    cache_dir=cache_dir, progress=not args.no_progress)
-    if conditional and len(class_names) < 2:
-        raise ImageFolderError(
-            f"the conditional GAN learns one class per sub-folder of --data-dir, but {args.data_dir} has "
-            f"{'no sub-folders' if class_names == [''] else 'only one: ' + class_names[0]}; put the images "
-            "of each class in its own sub-folder (DIR/cat/*.png, DIR/dog/*.png, ...)")
-    _note_limit(args.limit, len(images), args.data_dir)
-    images, labels = random_subset(images, labels, args.limit, args.seed)   # --limit: a seeded random subset
-    return images, labels, class_names

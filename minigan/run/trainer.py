@@ -55,7 +55,7 @@ class SaveFailed(RuntimeError):
 
 
 DIVERGED_LOSS = 1e6   # |loss| beyond this: no GAN trains there (a BCE loss of 1e6 means logits of -1e6)
-LARGE_BCE_LOSS = 100  # a BCE loss above this: D's logits are beyond +-100, the learning rate is too high
+LARGE_BCE_LOSS = 100  # a BCE loss above this needs logits of about that size: the learning rate is too high
 
 
 def health_warnings(history, samples=None, window=200):
@@ -68,11 +68,13 @@ def health_warnings(history, samples=None, window=200):
             "Try --real-label 0.9 (one-sided label smoothing) or --r1 10 (a penalty that keeps D smooth), "
             "and check that G's output is in [-1, 1]."
         )
-    largest = max((max(abs(r["loss_D"]), abs(r.get("loss_G", 0.0))) for r in recent), default=0.0)
+    bce = [(r["loss_D"] - r.get("r1", 0.0), r.get("loss_G", 0.0)) for r in recent]   # R1's penalty aside
+    largest = max((max(abs(d), abs(g)) for d, g in bce), default=0.0)
     if largest > LARGE_BCE_LOSS:
         warnings.append(
-            f"a loss reached {largest:.3g} in the last {len(recent)} iterations: D's logits are beyond "
-            f"+-{LARGE_BCE_LOSS}, so the weights are exploding. Start again with a lower --lr (--overwrite).")
+            f"a loss reached {largest:.3g} in the last {len(recent)} iterations: a BCE loss that large needs "
+            "D's logits about as large, so the weights are exploding (the learning rate is too high). Start "
+            "again with a lower --lr (--overwrite).")
     if samples is not None:
         x = backend.to_numpy(samples.data)
         if len(x) > 1 and float(x.std(axis=0).mean()) < 0.02:
@@ -200,7 +202,8 @@ def train(G, D, images, labels, config, out_dir, model_spec, resume=False, evalu
             kept = (f"The state of the moment (epoch {position['epoch']}, iteration {position['iteration']}) was "
                     f"saved to {path} instead: move it onto {ckpt_path} to continue from there.")
         except OSError as again:
-            kept = f"Saving it to {path} failed too ({again.strerror or again}): the iterations since are lost."
+            kept = (f"Saving it to {path} failed too ({again.strerror or again}): the iterations since "
+                    f"{'that checkpoint' if saved else 'the start'} are lost.")
         where = err.filename or out
         return SaveFailed(f"could not write {where} ({err.strerror or err}). {_what_survived(ckpt_path, saved)} "
                           f"{kept} Free some space (or make {out} writable), then continue with --resume.")
@@ -252,11 +255,12 @@ def train(G, D, images, labels, config, out_dir, model_spec, resume=False, evalu
                         bar.close()
                         what = "NaN/Inf" if not (math.isfinite(loss_D) and math.isfinite(loss_G)) else \
                             f"larger than {DIVERGED_LOSS:g} (the weights exploded)"
+                        advice = "Continue from it with --resume and a lower --lr, or start again" if saved else \
+                            "Start again"
                         raise TrainingDiverged(
                             f"loss became {what} at iteration {position['iteration']} (loss_D={loss_D:.4g}, "
-                            f"loss_G={loss_G:.4g}). {_what_survived(ckpt_path, saved)} Continue from it with "
-                            "--resume and a lower --lr, or start again with a lower --lr or another --seed "
-                            "(--overwrite).")
+                            f"loss_G={loss_G:.4g}). {_what_survived(ckpt_path, saved)} {advice} with a lower "
+                            "--lr or another --seed (--overwrite).")
 
                     # --- sample ------------------------------------------------------------------------
                     if config.sample_every and position["iteration"] % config.sample_every == 0 and writer:
@@ -312,8 +316,7 @@ def train(G, D, images, labels, config, out_dir, model_spec, resume=False, evalu
 def _what_survived(ckpt_path, saved):
     """One sentence: which checkpoint is intact (checkpoints are written atomically), or that none is."""
     if saved is None:
-        return (f"No checkpoint was written yet ({ckpt_path}): the run so far is lost unless it is saved "
-                "elsewhere.")
+        return f"No checkpoint had been written to {ckpt_path} yet."
     return f"{ckpt_path} (epoch {saved['epoch']}, iteration {saved['iteration']}) is intact."
 
 
