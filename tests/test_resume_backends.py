@@ -2,7 +2,7 @@
 whose generator has CuPy's API) re-seeds every iteration from (seed, iteration) (backend.reseed_for_iteration).
 
 On a GPU machine the `backend` fixture includes "cupy", so the same test checks the real thing
-(benchmarks/gpu_check.sh runs this file as its resume_cupy stage)."""
+(benchmarks/gpu_check.sh runs it in its pytest_cupy stage, MINIGAN_TEST_BACKENDS=cupy)."""
 
 from pathlib import Path
 
