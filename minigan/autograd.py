@@ -83,9 +83,15 @@ class Function:
     def __call__(self, *inputs):
         from minigan.tensor import Tensor, as_tensor  # tensor.py builds on this file: import late
 
-        tensors = [x if isinstance(x, Tensor) else as_tensor(x, like=inputs) for x in inputs]
+        tensors = []
+        for x in inputs:                                         # a Python number becomes a constant Tensor
+            tensors.append(x if isinstance(x, Tensor) else as_tensor(x, like=inputs))
         arrays = [t.data for t in tensors]
-        _check_same_backend(type(self).__name__, arrays)
+        backends = set()
+        for a in arrays:                                         # one backend per op: numpy and cupy never mix
+            backends.add(backend_of(a))
+        if len(backends) > 1:
+            refuse_mixed_backends(type(self).__name__, arrays)
 
         output = self.forward(*arrays)
         for hook in op_hooks:                                    # mg.trace(), mg.detect_anomaly()
@@ -114,14 +120,13 @@ class Function:
         raise NotImplementedError
 
 
-def _check_same_backend(op_name, arrays):
-    backends = {backend_of(a) for a in arrays}
-    if len(backends) > 1:
-        shapes = ", ".join(describe(a) for a in arrays)
-        raise TypeError(
-            f"{op_name}: inputs live on different backends ({shapes}). Move them to one backend "
-            "first, e.g. tensor.to('cupy') or tensor.to('numpy') (module.to(...) for a model)."
-        )
+def refuse_mixed_backends(op_name, arrays):
+    """The error for an op whose inputs live on different backends (numpy and cupy never mix)."""
+    shapes = ", ".join(describe(a) for a in arrays)
+    raise TypeError(
+        f"{op_name}: inputs live on different backends ({shapes}). Move them to one backend "
+        "first, e.g. tensor.to('cupy') or tensor.to('numpy') (module.to(...) for a model)."
+    )
 
 
 def array_of(x):

@@ -4,10 +4,10 @@ Reading order: backend -> autograd -> ops -> **tensor** -> nn -> optim -> models
 Read ``autograd.py`` and ``ops/arith.py`` first; next read ``nn/module.py``.
 
 A Tensor is a thin, readable wrapper. Every operator is written out on its own line and calls the
-op function that implements it, so "go to definition" in an editor, or "step into" in a debugger,
-lands on the math::
+op that implements it, so "go to definition" in an editor, or "step into" in a debugger, lands on the
+math (the five plain arithmetic operators call their Function class directly: one frame less)::
 
-    def __mul__(self, other): return ops.mul(self, other)     # -> ops/arith.py: Mul
+    def __mul__(self, other): return arith.Mul()(self, other)     # -> ops/arith.py: Mul
 
 Fields
 - ``data``: the array (numpy.ndarray on the "numpy" backend, cupy.ndarray on "cupy").
@@ -34,7 +34,7 @@ class Tensor:
             data = data.data
         if isinstance(data, np.generic):
             data = np.asarray(data)  # a NumPy scalar (x.sum() of a numpy array): keep its dtype
-        elif backend.backend_of(data) == "numpy" and not isinstance(data, np.ndarray):
+        elif not isinstance(data, np.ndarray) and backend.backend_of(data) == "numpy":
             data = np.asarray(data, dtype=backend.DEFAULT_DTYPE)  # Python numbers and lists
         self.data = data
         self.requires_grad = requires_grad
@@ -144,16 +144,16 @@ class Tensor:
     __array_ufunc__ = None  # numpy array (op) tensor calls the tensor's operator (__radd__, ...), keeping the graph
 
     # --- operators, one per line: each calls the op that implements it --------------------------------
-    def __add__(self, other): return arith.add(self, other)
-    def __radd__(self, other): return arith.add(other, self)
-    def __sub__(self, other): return arith.sub(self, other)
-    def __rsub__(self, other): return arith.sub(other, self)
-    def __mul__(self, other): return arith.mul(self, other)
-    def __rmul__(self, other): return arith.mul(other, self)
-    def __truediv__(self, other): return arith.div(self, other)
-    def __rtruediv__(self, other): return arith.div(other, self)
-    def __neg__(self): return arith.neg(self)
-    def __pow__(self, exponent): return arith.pow(self, exponent)
+    def __add__(self, other): return arith.Add()(self, other)
+    def __radd__(self, other): return arith.Add()(other, self)
+    def __sub__(self, other): return arith.Sub()(self, other)
+    def __rsub__(self, other): return arith.Sub()(other, self)
+    def __mul__(self, other): return arith.Mul()(self, other)
+    def __rmul__(self, other): return arith.Mul()(other, self)
+    def __truediv__(self, other): return arith.Div()(self, other)
+    def __rtruediv__(self, other): return arith.Div()(other, self)
+    def __neg__(self): return arith.Neg()(self)
+    def __pow__(self, exponent): return arith.Pow(exponent)(self)
     def __matmul__(self, other): return arith.matmul(self, other)
     def __rmatmul__(self, other): return arith.matmul(other, self)
     def __getitem__(self, index): return shape.getitem(self, _unwrap_index(index))
@@ -166,8 +166,8 @@ class Tensor:
 
     def exp(self): return arith.exp(self)
     def log(self): return arith.log(self)
-    def sum(self, axis=None, keepdims=False, *, dim=None): return reduce.sum(self, _axis(axis, dim), keepdims)
-    def mean(self, axis=None, keepdims=False, *, dim=None): return reduce.mean(self, _axis(axis, dim), keepdims)
+    def sum(self, axis=None, keepdims=False, *, dim=None): return reduce.Sum(_axis(axis, dim), keepdims)(self)
+    def mean(self, axis=None, keepdims=False, *, dim=None): return reduce.Mean(_axis(axis, dim), keepdims)(self)
     def reshape(self, *new_shape): return shape.reshape(self, *new_shape)
     def transpose(self, dim0, dim1): return shape.transpose(self, dim0, dim1)
     def permute(self, *dims): return shape.permute(self, *dims)

@@ -98,7 +98,7 @@ class Generator(nn.Module):
         dcgan_init_(self)
 
     def forward(self, z):                                            # z: (N, latent_dim)
-        return self.net(z)
+        return self.net.forward(z)                                   # = self.net(z), one frame less
 
 
 def _norm(kind, channels, size):
@@ -136,4 +136,4 @@ class Discriminator(nn.Module):
         dcgan_init_(self)
 
     def forward(self, x):                                            # x: (N, 3, 32, 32) or (N, 3, 64, 64)
-        return self.net(x)
+        return self.net.forward(x)                                   # = self.net(x), one frame less

@@ -26,7 +26,7 @@ class Generator(nn.Module):
         )
 
     def forward(self, z):                                            # z: (N, latent_dim)
-        return self.net(z)
+        return self.net.forward(z)                                   # = self.net(z), one frame less
 
 
 class Discriminator(nn.Module):
@@ -43,4 +43,4 @@ class Discriminator(nn.Module):
         )
 
     def forward(self, x):                                            # x: (N, 1, 28, 28)
-        return self.net(x)
+        return self.net.forward(x)                                   # = self.net(x), one frame less

@@ -168,7 +168,7 @@ class Sequential(Module):
 
     def forward(self, x):
         for layer in self.layers:
-            x = layer(x)
+            x = layer.forward(x)                                     # = layer(x), one frame less to step through
         return x
 
     def __getitem__(self, i):

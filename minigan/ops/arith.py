@@ -77,6 +77,8 @@ class Pow(Function):
     """y = a ** c for a constant exponent c (a Python number)."""
 
     def __init__(self, exponent):
+        if not isinstance(exponent, (int, float)):
+            raise TypeError(f"pow: the exponent must be a Python int or float, got {type(exponent).__name__}")
         self.exponent = exponent
 
     def forward(self, a):
@@ -181,8 +183,6 @@ def neg(a):
 
 def pow(a, exponent):
     """a ** exponent for a constant exponent (a Python number)."""
-    if not isinstance(exponent, (int, float)):
-        raise TypeError(f"pow: the exponent must be a Python int or float, got {type(exponent).__name__}")
     return Pow(exponent)(a)
 
 

@@ -9,8 +9,8 @@ Python number is compared as it is (``labels == 0.5`` is all False, not ``labels
 
 import numbers
 
-from minigan.autograd import _check_same_backend
-from minigan.backend import get_array_module
+from minigan.autograd import refuse_mixed_backends
+from minigan.backend import backend_of, get_array_module
 
 
 def _operands(symbol, x, y):
@@ -21,7 +21,8 @@ def _operands(symbol, x, y):
     if isinstance(y, numbers.Number):
         return get_array_module(a), a, y                             # a number goes with any backend
     b = y.data if isinstance(y, Tensor) else Tensor(y).data          # a tensor, an array or a (nested) list
-    _check_same_backend(f"x {symbol} y", [a, b])
+    if backend_of(a) != backend_of(b):
+        refuse_mixed_backends(f"x {symbol} y", [a, b])
     return get_array_module(a), a, b
 
 

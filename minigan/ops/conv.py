@@ -67,14 +67,14 @@ class Conv2d(Function):
 
     def forward(self, x, weight, bias=None):
         s, p = self.stride, self.padding
-        self.fast = not is_textbook()
-        if self.fast:                                                # speed kernel: the same numbers
-            y, self.cols = fast.conv2d_array(x, weight, s, p)        # (cols: (C_in*k*k, H_out*W_out*N))
+        self.cols = None                                             # (the fast kernel's, kept for backward)
+        if not is_textbook():                                        # speed kernel: the same numbers
+            y, self.cols = fast.conv2d_array(x, weight, s, p)
         else:
             n, c_out, k = x.shape[0], weight.shape[0], weight.shape[2]
             h_out, w_out = conv_output_size(x.shape[2], k, s, p), conv_output_size(x.shape[3], k, s, p)
-            self.cols = im2col(x, k, s, p)                           # (N, C_in*k*k, H_out*W_out)
-            y = weight.reshape(c_out, -1) @ self.cols                # (C_out, C_in*k*k) @ -> (N, C_out, H_out*W_out)
+            cols = im2col(x, k, s, p)                                # (N, C_in*k*k, H_out*W_out)
+            y = weight.reshape(c_out, -1) @ cols                     # (C_out, C_in*k*k) @ -> (N, C_out, H_out*W_out)
             y = y.reshape(n, c_out, h_out, w_out)                    # (N, C_out, H_out, W_out)
         if bias is not None:
             y += bias[:, None, None]                                 # (C_out, 1, 1) broadcast
@@ -89,7 +89,7 @@ class Conv2d(Function):
             gx = ConvTranspose2d(self.stride, self.padding, op)(g, weight)          # (N, C_in, H, W)
         if self.needs_input_grad[1]:
             k = weight.shape[2]
-            gw = Conv2dWeightGrad(k, self.stride, self.padding, self.cols, self.fast)(x, g)   # (C_out, C_in, k, k)
+            gw = Conv2dWeightGrad(k, self.stride, self.padding, self.cols)(x, g)   # (C_out, C_in, k, k)
         if len(self.needs_input_grad) == 2:
             return gx, gw
         if self.needs_input_grad[2]:
@@ -114,28 +114,25 @@ def bias_grad(g):
 class Conv2dWeightGrad(Function):
     """gw = dL/dW of a conv2d, as an op of its own: gw(x, g) = sum_n g[n] @ cols(x)[n]^T.
 
-    Forward: the im2col matmul of conv2d's backward, reusing the ``cols`` that conv2d's forward saved
-    (so the first-order backward does no extra work). gw is linear in g and in x, so its backward is
+    Forward: the im2col matmul of conv2d's backward (the fast path reuses the ``cols`` conv2d's forward saved,
+    so its first-order backward does no extra work). gw is linear in g and in x, so its backward is
     two convolutions again (G = dL/dgw, weight-shaped (C_out, C_in, k, k)):
         d<G, gw>/dg = conv2d(x, G)                  (N, C_out, H_out, W_out)
         d<G, gw>/dx = conv_transpose2d(g, G)        (N, C_in, H, W)
     It also serves the transposed convolution, whose weight gradient is Conv2dWeightGrad(g, x).
-    ``cols_fast``: whether ``cols`` were laid out by the fast kernel (they are used only in that mode).
+    ``cols``: the columns the fast kernel made in conv2d's forward, reused by the fast kernel here.
     """
 
-    def __init__(self, k, stride, padding, cols=None, cols_fast=False):
-        self.k, self.stride, self.padding = k, stride, padding
-        self.cols, self.cols_fast = cols, cols_fast
+    def __init__(self, k, stride, padding, cols=None):
+        self.k, self.stride, self.padding, self.cols = k, stride, padding, cols
 
     def forward(self, x, g):                                         # x: (N, C_in, H, W), g: (N, C_out, H', W')
         k, s, p = self.k, self.stride, self.padding
-        fast_now = not is_textbook()
-        cols = self.cols if self.cols_fast == fast_now else None     # made in the other mode: not usable
-        self.cols = None                                             # backward does not need them
-        if fast_now:                                                 # speed kernel: the same numbers
+        cols, self.cols = self.cols, None                            # backward does not need them
+        if not is_textbook():                                        # speed kernel: the same numbers
             return fast.conv2d_weight_grad(x, g, k, s, p, cols)
         n, c_out, c_in = g.shape[0], g.shape[1], x.shape[1]
-        cols = cols if cols is not None else im2col(x, k, s, p)      # (N, C_in*k*k, H_out*W_out)
+        cols = im2col(x, k, s, p)                                    # (N, C_in*k*k, H_out*W_out)
         g2 = g.reshape(n, c_out, -1)                                 # (N, C_out, H_out*W_out)
         gw = (g2 @ cols.transpose(0, 2, 1)).sum(axis=0)              # (N, C_out, C_in*k*k) summed over N
         return gw.reshape(c_out, c_in, k, k)                         # (C_out, C_in, k, k)
@@ -196,8 +193,8 @@ class ConvTranspose2d(Function):
             # gw[c, o, a, b] = sum x[n, c, i, j] g_pad[n, o, i*s + a, j*s + b]: conv2d's weight
             # gradient with the roles of input and upstream gradient swapped (g's cols reused)
             k = weight.shape[2]
-            saved = (conv.cols, conv.fast) if conv is not None else (None, False)
-            gw = Conv2dWeightGrad(k, self.stride, self.padding, *saved)(g, x)     # (C_in, C_out, k, k)
+            cols = conv.cols if conv is not None else None           # g's columns, from the conv above
+            gw = Conv2dWeightGrad(k, self.stride, self.padding, cols)(g, x)       # (C_in, C_out, k, k)
         if len(self.needs_input_grad) == 2:
             return gx, gw
         if self.needs_input_grad[2]:

@@ -19,7 +19,7 @@ x of its channel through mu and var. Summing the three paths (direct, via mu, vi
 (derivation: dx_hat/dx_j = (delta_ij - 1/M - x_hat_i x_hat_j / M) / sqrt(var + eps)).
 
 The backward is written twice, the same formula each time, and a third time not at all:
-- ``batch_norm_textbook`` composes the forward from Tensor ops (mean, subtract, square, divide);
+- ``batch_norm`` in textbook mode composes the forward from Tensor ops (mean, subtract, square, divide);
   autograd then derives the backward. ``with mg.textbook():`` runs it.
 - ``BatchNorm`` is one Function whose arrays come from minigan/fast/norm.py (the default): a
   first-order backward on raw arrays with the x - mu and 1/sqrt(var + eps) that forward saved (two
@@ -54,29 +54,9 @@ def _per_channel(v, x):
     return v.reshape((1, -1) + (1,) * (x.ndim - 2))                           # (C,) -> (1, C, 1, 1) or (1, C)
 
 
-def batch_norm_textbook(x, gamma, beta, running_mean, running_var, training, momentum, eps):
-    """Batch norm as its formulas in Tensor ops: autograd derives the backward (the three paths through
-    mu and var), which is what ``with mg.textbook():`` steps through. Same numbers as ``BatchNorm``."""
-    axes = _stat_axes(x)                                                      # (0, 2, 3) or (0,)
-    shape = (1, -1) + (1,) * (x.ndim - 2)                                     # (1, C, 1, 1) or (1, C)
-    if training:
-        mu = x.mean(axis=axes, keepdims=True)                                 # (1, C, 1, 1)
-        var = ((x - mu) ** 2).mean(axis=axes, keepdims=True)                  # (1, C, 1, 1), biased
-        if running_mean is not None:                                          # arrays, outside the graph
-            m = x.data.size // x.shape[1]                                     # values per channel
-            running_mean *= 1 - momentum
-            running_mean += momentum * mu.data.reshape(-1)
-            running_var *= 1 - momentum
-            running_var += (momentum * m / max(m - 1, 1)) * var.data.reshape(-1)   # unbiased, like PyTorch
-    else:                                                                     # eval: the running statistics
-        mu, var = constant(running_mean.reshape(shape)), constant(running_var.reshape(shape))
-    x_hat = (x - mu) / (var + eps) ** 0.5                                     # x's shape
-    return gamma.reshape(*shape) * x_hat + beta.reshape(*shape)               # y = gamma * x_hat + beta
-
-
 class BatchNorm(Function):
     """Batch norm as one Function with a fused backward; its arrays are computed by the speed kernels of
-    minigan/fast/norm.py (the formulas above; the tests check them against ``batch_norm_textbook``)."""
+    minigan/fast/norm.py (the formulas above; the tests check them against textbook mode)."""
 
     def __init__(self, running_mean, running_var, training, momentum, eps, sync=None):
         self.running_mean, self.running_var = running_mean, running_var   # arrays, updated in place
@@ -207,10 +187,26 @@ def batch_norm(x, gamma, beta, running_mean=None, running_var=None, training=Tru
     if not training and running_mean is None:
         raise ValueError("batch_norm: eval mode (training=False) needs running_mean and running_var")
     running_mean, running_var = array_of(running_mean), array_of(running_var)
-    if is_textbook() and not (training and sync is not None):                 # the formulas, step by step
-        return batch_norm_textbook(x, gamma, beta, running_mean, running_var, training, momentum, eps)
-    return BatchNorm(running_mean, running_var, training, momentum, eps,
-                     sync if training else None)(x, gamma, beta)
+    if not is_textbook() or (training and sync is not None):                  # speed: one fused Function
+        return BatchNorm(running_mean, running_var, training, momentum, eps,
+                         sync if training else None)(x, gamma, beta)
+    # textbook mode: the formulas in Tensor ops; autograd derives the backward (the three paths
+    # through mu and var). The same numbers as BatchNorm (tests/test_textbook.py).
+    axes = _stat_axes(x)                                                      # (0, 2, 3) or (0,)
+    shape = (1, -1) + (1,) * (x.ndim - 2)                                     # (1, C, 1, 1) or (1, C)
+    if training:
+        mu = x.mean(axis=axes, keepdims=True)                                 # (1, C, 1, 1)
+        var = ((x - mu) ** 2).mean(axis=axes, keepdims=True)                  # (1, C, 1, 1), biased
+        if running_mean is not None:                                          # arrays, outside the graph
+            m = x.data.size // x.shape[1]                                     # values per channel
+            running_mean *= 1 - momentum
+            running_mean += momentum * mu.data.reshape(-1)
+            running_var *= 1 - momentum
+            running_var += (momentum * m / max(m - 1, 1)) * var.data.reshape(-1)   # unbiased, like PyTorch
+    else:                                                                     # eval: the running statistics
+        mu, var = constant(running_mean.reshape(shape)), constant(running_var.reshape(shape))
+    x_hat = (x - mu) / (var + eps) ** 0.5                                     # x's shape
+    return gamma.reshape(*shape) * x_hat + beta.reshape(*shape)               # y = gamma * x_hat + beta
 
 
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):

@@ -16,10 +16,14 @@ from minigan.backend import get_array_module
 
 
 def _normalize_axes(axis, ndim):
+    """None -> every axis; -1 -> ndim - 1; an int or a tuple -> a tuple of non-negative axes."""
     if axis is None:
         return tuple(range(ndim))
     axes = axis if isinstance(axis, (tuple, list)) else (axis,)
-    return tuple(a % ndim for a in axes)
+    positive = []
+    for a in axes:
+        positive.append(a % ndim)                            # -1 -> ndim - 1
+    return tuple(positive)
 
 
 class Sum(Function):
@@ -53,11 +57,12 @@ class BroadcastTo(Function):
 
 class Mean(Sum):
     def forward(self, x):
-        y = super().forward(x)
-        self.count = 1
+        self.x_shape = x.shape
+        self.axes = _normalize_axes(self.axis, x.ndim)
+        self.count = 1                                       # how many values each mean averages
         for a in self.axes:
             self.count *= x.shape[a]
-        return y / self.count
+        return x.sum(axis=self.axes, keepdims=self.keepdims) / self.count
 
     def backward(self, g):
         return super().backward(g / self.count)
