@@ -264,12 +264,12 @@ def debug_shapes_rows(batch=64):
     """
     from minigan import optim
     from minigan.models import build
-    from minigan.ops import arith, conv, losses
+    from minigan.ops import activations, arith, conv
     from minigan.training import TrainConfig, d_step, g_step
 
     # what each backward reads besides g: saved arrays (self.cols) and its input tensors (self.inputs)
     saved_attrs = {"Conv2d": ("cols",), "ConvTranspose2d": (), "Linear": (), "BinaryCrossEntropyWithLogits": ()}
-    classes = [losses.BinaryCrossEntropyWithLogits, arith.Linear, conv.Conv2d, conv.ConvTranspose2d]
+    classes = [activations.BinaryCrossEntropyWithLogits, arith.Linear, conv.Conv2d, conv.ConvTranspose2d]
     originals = {cls: cls.backward for cls in classes}
     records, phase = [], ["D step"]
 

@@ -21,14 +21,10 @@ Broadcasting: ``a + b`` with a of shape (N, 3) and b of shape (3,) copies b alon
 b's gradient is the sum of the upstream gradient over that axis. ``unbroadcast(grad, shape)`` does that
 sum for every op that broadcasts.
 
-One backward per op, differentiable again
------------------------------------------
-``forward`` works on raw arrays; ``backward`` receives the upstream gradient as a *Tensor* and returns
-Tensors, written with Tensor operators (``Mul.backward`` is ``g * b, g * a``). ``run_backward`` runs
-every backward with grad mode set to ``create_graph``: off for a training step (nothing is recorded;
-``.grad`` of a leaf is an array), on for a gradient penalty (the backward pass is recorded as a graph,
-so the gradients can be differentiated again). docs/double-backward.md explains the three rules that
-keep every backward differentiable, and what it costs.
+One backward per op, differentiable again: ``backward`` receives the upstream gradient as a Tensor and
+computes with Tensor operators (``Mul.backward`` is ``g * b, g * a``). ``run_backward`` runs it with
+grad mode set to ``create_graph``: off for a training step, on for a gradient penalty, where the
+backward pass is recorded as a graph and can be differentiated again (docs/double-backward.md).
 
 ``mg.trace()`` and ``mg.detect_anomaly()`` (tools/debug.py) watch the ops through ``op_hooks``.
 """
@@ -36,7 +32,7 @@ keep every backward differentiable, and what it costs.
 import contextlib
 import weakref
 
-from minigan.backend import backend_of, get_array_module
+from minigan.backend import backend_of, get_array_module, refuse_mixed_backends
 
 # ----------------------------------------------------------------------------------------------------
 # Global switches (plain module variables: easy to inspect in a debugger)
@@ -62,11 +58,6 @@ def is_grad_enabled():
     return _grad_enabled
 
 
-def describe(array):
-    """'(2, 3) float32 numpy' — how trace() and error messages show an array."""
-    return f"{tuple(array.shape)} {array.dtype} {backend_of(array)}"
-
-
 # ----------------------------------------------------------------------------------------------------
 # Function: one differentiable operation
 # ----------------------------------------------------------------------------------------------------
@@ -77,7 +68,7 @@ class Function:
     needs as named attributes (``self.cols``, ``self.mask``). ``backward`` receives the gradient of the
     loss w.r.t. the output as a Tensor and returns one Tensor per input (or None where
     ``self.needs_input_grad[i]`` is False, to skip work nobody needs), computed with Tensor ops on
-    ``g``, ``self.inputs``, ``self.output()`` and constants (see "Higher-order gradients" above).
+    ``g``, ``self.inputs``, ``self.output()`` and constants (see "One backward per op" above).
     """
 
     def __call__(self, *inputs):
@@ -107,10 +98,8 @@ class Function:
         return result
 
     def output(self):
-        """The output Tensor (for backwards written in terms of it: tanh, sigmoid, exp).
-
-        A weak reference suffices: backward only reaches this Function through its output, which the
-        next op's inputs (or the caller, for the root) keep alive."""
+        """The output Tensor, for backwards written in terms of it (tanh, sigmoid, exp). A weak reference
+        suffices: backward reaches this Function only through its output, which something keeps alive."""
         return self.output_ref()
 
     def forward(self, *arrays):
@@ -120,29 +109,16 @@ class Function:
         raise NotImplementedError
 
 
-def refuse_mixed_backends(op_name, arrays):
-    """The error for an op whose inputs live on different backends (numpy and cupy never mix)."""
-    shapes = ", ".join(describe(a) for a in arrays)
-    raise TypeError(
-        f"{op_name}: inputs live on different backends ({shapes}). Move them to one backend "
-        "first, e.g. tensor.to('cupy') or tensor.to('numpy') (module.to(...) for a model)."
-    )
-
-
 def array_of(x):
-    """The raw array inside a Tensor, or ``x`` itself when it is already an array.
-
-    (Not ``getattr(x, "data", x)``: a numpy array has a ``.data`` attribute too, a raw memory buffer.)
-    """
+    """The raw array inside a Tensor, or ``x`` itself when it is already an array (not ``getattr(x,
+    "data", x)``: a numpy array has a ``.data`` attribute too, a raw memory buffer)."""
     from minigan.tensor import Tensor  # tensor.py builds on this file: import late
-
     return x.data if isinstance(x, Tensor) else x
 
 
 def constant(array):
     """An array as a Tensor outside the graph (a mask, a saved statistic used as a constant)."""
     from minigan.tensor import Tensor  # tensor.py builds on this file: import late
-
     return Tensor(array)
 
 
@@ -166,12 +142,8 @@ def unbroadcast(grad, shape):
 # backward(): reverse topological order, += accumulation
 # ----------------------------------------------------------------------------------------------------
 def topological_order(roots):
-    """All tensors that ``roots`` (one tensor or a list) depend on, each after every tensor it was
-    computed from.
-
-    Iterative depth-first search with an explicit stack (a recursive one would hit Python's recursion
-    limit on a chain of 10,000 ops).
-    """
+    """All tensors that ``roots`` (one tensor or a list) depend on, each after every tensor it was computed
+    from: depth-first search with an explicit stack (a recursive one hits Python's recursion limit)."""
     roots, order, visited = _as_list(roots), [], set()
     stack = [(root, False) for root in reversed(roots)]
     while stack:
@@ -192,10 +164,8 @@ def topological_order(roots):
 
 def backward(root, grad=None, retain_graph=None, create_graph=False):
     """Fill ``.grad`` of every leaf tensor that ``root`` depends on (d root / d leaf), accumulating.
-
-    ``create_graph=True`` records the backward pass as a graph of its own: each leaf's ``.grad`` is
-    then a Tensor (differentiable again) instead of an array. ``retain_graph`` defaults to create_graph.
-    """
+    ``create_graph=True`` records the backward pass as a graph of its own: each leaf's ``.grad`` is then
+    a Tensor (differentiable again) instead of an array. ``retain_graph`` defaults to create_graph."""
     if not root.requires_grad:
         raise RuntimeError("backward(): this tensor does not require grad (no graph was recorded)")
     if grad is None and root.data.size != 1:
@@ -205,13 +175,10 @@ def backward(root, grad=None, retain_graph=None, create_graph=False):
 
 
 def grad(outputs, inputs, grad_outputs=None, create_graph=False, retain_graph=None, allow_unused=False):
-    """The gradients of ``outputs`` w.r.t. ``inputs``, as a tuple of Tensors (torch.autograd.grad).
-
-    Touches no ``.grad``. ``outputs``/``inputs``: a Tensor or a list of them; ``grad_outputs``: the
-    upstream gradients (one per output; None: ones, for scalar outputs). ``create_graph=True`` records
-    the backward pass, so the result can be differentiated again (a gradient penalty, a Hessian-vector
-    product). Only the part of the graph that leads to ``inputs`` is visited.
-    """
+    """The gradients of ``outputs`` w.r.t. ``inputs``, as a tuple of Tensors (torch.autograd.grad); touches
+    no ``.grad``. ``grad_outputs``: the upstream gradients (None: ones, for scalar outputs). With
+    ``create_graph=True`` the result can be differentiated again (a gradient penalty, a Hessian-vector
+    product). Only the part of the graph that leads to ``inputs`` is visited."""
     outputs, inputs = _as_list(outputs), _as_list(inputs)
     grad_outputs = [None] * len(outputs) if grad_outputs is None else _as_list(grad_outputs)
     if len(grad_outputs) != len(outputs):
@@ -320,7 +287,6 @@ def _as_list(x):
 def _as_grad(g):
     """A gradient as a Tensor (backward written on raw arrays, or a user's array, gets wrapped)."""
     from minigan.tensor import Tensor  # tensor.py builds on this file: import late
-
     return g if isinstance(g, Tensor) else Tensor(g)
 
 

@@ -170,6 +170,18 @@ def backend_of(x):
     return "numpy"
 
 
+def describe(array):
+    """'(2, 3) float32 numpy' — how trace() and error messages show an array."""
+    return f"{tuple(array.shape)} {array.dtype} {backend_of(array)}"
+
+
+def refuse_mixed_backends(op_name, arrays):
+    """The error for an op whose inputs live on different backends (numpy and cupy never mix)."""
+    shapes = ", ".join(describe(a) for a in arrays)
+    raise TypeError(f"{op_name}: inputs live on different backends ({shapes}). Move them to one backend "
+                    "first, e.g. tensor.to('cupy') or tensor.to('numpy') (module.to(...) for a model).")
+
+
 def get_array_module(x):
     """numpy for a numpy array, cupy for a cupy array: the library to compute on ``x`` with."""
     for name, (module, array_type, _) in _BACKENDS.items():     # (backend_of's loop, one call less)

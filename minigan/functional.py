@@ -4,15 +4,15 @@ Reading order: ops -> tensor -> **functional** -> nn. Nothing is defined here: "
 any name below takes you to the op that implements it.
 """
 
-from minigan.ops.activations import leaky_relu, relu, sigmoid, tanh
-from minigan.ops.arith import exp, linear, log, matmul
+from minigan.ops.activations import (binary_cross_entropy, binary_cross_entropy_with_logits, leaky_relu, relu,
+                                     sigmoid, tanh)
+from minigan.ops.arith import exp, linear, log, matmul, mean, sum
 from minigan.ops.conv import conv2d, conv_transpose2d
 from minigan.ops.crossentropy import cross_entropy
 from minigan.ops.embedding import dropout, embedding
-from minigan.ops.losses import binary_cross_entropy, binary_cross_entropy_with_logits
 from minigan.ops.norm import batch_norm, layer_norm
-from minigan.ops.reduce import mean, sum
-from minigan.ops.shape import cat, dilate2d, flatten, pad2d, permute, reshape, transpose
+from minigan.ops.indexing import cat
+from minigan.ops.shape import dilate2d, flatten, pad2d, permute, reshape, transpose
 
 __all__ = [
     "batch_norm", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cat", "conv2d",

@@ -21,7 +21,7 @@ Fields
 import numpy as np
 
 from minigan import autograd, backend
-from minigan.ops import activations, arith, compare, convert, reduce, shape
+from minigan.ops import activations, arith, compare, convert, indexing, shape
 
 
 class Tensor:
@@ -156,7 +156,7 @@ class Tensor:
     def __pow__(self, exponent): return arith.Pow(exponent)(self)
     def __matmul__(self, other): return arith.matmul(self, other)
     def __rmatmul__(self, other): return arith.matmul(other, self)
-    def __getitem__(self, index): return shape.getitem(self, _unwrap_index(index))
+    def __getitem__(self, index): return indexing.getitem(self, _unwrap_index(index))
     def __eq__(self, other): return compare.eq(self, other)
     def __ne__(self, other): return compare.ne(self, other)
     def __lt__(self, other): return compare.lt(self, other)
@@ -166,8 +166,8 @@ class Tensor:
 
     def exp(self): return arith.exp(self)
     def log(self): return arith.log(self)
-    def sum(self, axis=None, keepdims=False, *, dim=None): return reduce.Sum(_axis(axis, dim), keepdims)(self)
-    def mean(self, axis=None, keepdims=False, *, dim=None): return reduce.Mean(_axis(axis, dim), keepdims)(self)
+    def sum(self, axis=None, keepdims=False, *, dim=None): return arith.Sum(_axis(axis, dim), keepdims)(self)
+    def mean(self, axis=None, keepdims=False, *, dim=None): return arith.Mean(_axis(axis, dim), keepdims)(self)
     def reshape(self, *new_shape): return shape.reshape(self, *new_shape)
     def transpose(self, dim0, dim1): return shape.transpose(self, dim0, dim1)
     def permute(self, *dims): return shape.permute(self, *dims)
@@ -244,5 +244,5 @@ def randn(*shape, requires_grad=False, dtype=backend.DEFAULT_DTYPE):
 
 
 def cat(tensors, axis=0):
-    """Concatenate tensors along an axis (see ops/shape.py: Concat)."""
-    return shape.cat([as_tensor(t) for t in tensors], axis)
+    """Concatenate tensors along an axis (see ops/indexing.py: Concat)."""
+    return indexing.cat([as_tensor(t) for t in tensors], axis)

@@ -387,7 +387,7 @@ print(f"layer vs Kiểu 2 by hand: max difference {float(np.abs(out.numpy() - by
 # - Change the kernel to `[[1, 1], [1, 1]]` and predict the `s=1` output before running Kiểu 1.
 # - Draw `kieu2_figure(3, 0)`: how many zeros go between pixels, and how wide is the output?
 # - Find `(padding, output_padding)` for a layer that takes 7x7 to 14x14 with `k=4` and with `k=5`
-#   (`from minigan.ops.conv_shapes import padding_choices`; `padding_choices(7, 14, 5, 2)`).
+#   (`from minigan.tools.shapes import padding_choices`; `padding_choices(7, 14, 5, 2)`).
 # - Try `p = 2` with `k = 2`: what does `method="dilate"` say, and what does `method="scatter"` give?
 #
 # Next: notebook 2 builds the DCGAN, whose generator is four of these layers.

@@ -6,8 +6,8 @@ Adds:    Tensor holds a float64 NumPy array; Functions take several inputs (Add,
          unbroadcast(g, shape) sums g down to the input's shape. backward() now follows every input,
          with a stack of Functions still to visit (enough while each tensor is used once: step 3).
 Run:     python steps/step02_tensor.py
-Package: minigan/autograd.py (unbroadcast, backward), minigan/ops/arith.py (Add, Mul, MatMul),
-         minigan/ops/reduce.py (Sum), minigan/tensor.py (Tensor's operators)
+Package: minigan/autograd.py (unbroadcast, backward), minigan/ops/arith.py (Add, Mul, MatMul, Sum),
+         minigan/tensor.py (Tensor's operators)
 Prints:
     loss = sum((x @ W + b) * s) with x (4, 3), W (3, 2), b (2,), s (4, 1)
     W.grad (3, 2) == x.T @ (s * ones(4, 2)): True

@@ -8,7 +8,7 @@ Adds:    Linear: y = x @ W.T + b with W (out, in), PyTorch's layout, as ONE Func
          of every GAN here, written so that exp never overflows: mean(max(z, 0) - z t + log(1 + e^-|z|)),
          gradient (sigmoid(z) - t) / M. Each one is gradchecked (step 4).
 Run:     python steps/step05_layers.py
-Package: minigan/ops/arith.py (Linear), minigan/ops/activations.py, minigan/ops/losses.py, minigan/nn/layers.py
+Package: minigan/ops/arith.py (Linear), minigan/ops/activations.py (and the BCE losses), minigan/nn/layers.py
 Prints:
     gradcheck linear (5, 3) -> (5, 4), W (4, 3), b (4,): True
     gradcheck relu, leaky_relu(0.2), tanh, sigmoid, bce_with_logits: True True True True True

@@ -1,4 +1,4 @@
-"""ops/conv.py, ops/conv_subpixel.py and ops/conv_shapes.py: conv2d and the three transposed convolutions.
+"""ops/conv.py, ops/conv_subpixel.py and ops/im2col.py: conv2d and the three transposed convolutions.
 
 Checked against the plain-loop references in tests/reference.py (forward and every gradient), against
 each other (scatter == dilate == subpixel), through the adjoint identity, with gradcheck, and
@@ -15,8 +15,8 @@ import minigan.functional as F
 import reference as ref
 from minigan.fast.conv import (col2im, col2im_blocks, col2im_per_tap, conv_transpose2d_array, fastest_conv_transpose,
                                prefers_kn2row)
-from minigan.ops.conv import (CONV_TRANSPOSE_METHODS, Conv2d, conv_output_size, conv_transpose_output_size,
-                              explain_conv_transpose)
+from minigan.ops.conv import CONV_TRANSPOSE_METHODS, Conv2d, conv_output_size, conv_transpose_output_size
+from minigan.tools.shapes import explain_conv_transpose
 from minigan.ops.conv_kn2row import Conv2dKn2row
 from minigan.ops.conv_subpixel import conv_transpose2d_subpixel_array, subpixel_phases
 

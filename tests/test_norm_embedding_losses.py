@@ -1,4 +1,4 @@
-"""ops/norm.py, ops/embedding.py (embedding, dropout), ops/losses.py: against references and gradcheck."""
+"""ops/norm.py, ops/embedding.py (embedding, dropout), ops/activations.py: against references and gradcheck."""
 
 import numpy as np
 import pytest

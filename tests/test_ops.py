@@ -1,4 +1,4 @@
-"""ops/arith, ops/shape, ops/reduce, ops/activations: forward values and gradcheck, on every backend.
+"""ops/arith, ops/shape, ops/arith, ops/activations: forward values and gradcheck, on every backend.
 
 gradcheck (minigan/tools/gradcheck.py) compares backward() with central differences in float64 along a
 *random* upstream gradient. Broadcasting cases are drawn by Hypothesis.

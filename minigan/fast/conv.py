@@ -26,12 +26,12 @@ from minigan.backend import backend_of, get_array_module
 
 
 def output_size(h, k, s, p):
-    """floor((h + 2p - k)/s) + 1: conv2d's output size (ops/conv_shapes.conv_output_size)."""
+    """floor((h + 2p - k)/s) + 1: conv2d's output size (ops/im2col.conv_output_size)."""
     return (h + 2 * p - k) // s + 1
 
 
 def transposed_output_size(h, k, s, p, op=0):
-    """(h - 1)s - 2p + k + op: the transposed conv's output size (ops/conv_shapes)."""
+    """(h - 1)s - 2p + k + op: the transposed conv's output size (ops/im2col)."""
     return (h - 1) * s - 2 * p + k + op
 
 

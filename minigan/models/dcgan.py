@@ -12,7 +12,7 @@ The DCGAN guidelines, and where each one shows up below:
 Default kernel 4, stride 2, padding 1: (H - 1)*2 - 2 + 4 = 2H, an exact doubling where every output
 pixel receives the same number of kernel taps (k divisible by s: no checkerboard). ``kernel_size=5``
 (padding 2, output_padding 1) reproduces the Keras model of the book ("same" padding): 5 is not
-divisible by 2, see ops.conv.explain_conv_transpose(2, 5, 2, 2, 1, target=4).
+divisible by 2, see tools.shapes.explain_conv_transpose(2, 5, 2, 2, 1, target=4).
 
 ``image_size=64`` builds the 64x64 networks of Radford et al. exactly as the PyTorch DCGAN example
 writes them (``examples/dcgan/main.py``, ngf = ndf = 64): one more block in each network. G starts

@@ -1,6 +1,6 @@
 """Layers: Modules that hold parameters and call the ops in minigan.functional.
 
-Reading order: nn/init -> **nn/layers** -> optim -> models.
+Reading order: nn/init -> **nn/layers** -> nn/embedding -> optim -> models.
 
 Every layer checks its input at the boundary and names itself, the expected shape and the received
 shape in the error, so a wrong wiring fails where it happens, not deep inside a matmul:
@@ -18,7 +18,7 @@ from minigan import backend
 from minigan import functional as F
 from minigan.nn import init
 from minigan.nn.module import Module, Parameter
-from minigan.ops.conv_shapes import conv_transpose_output_size, output_padding_pair
+from minigan.ops.im2col import conv_transpose_output_size, output_padding_pair
 from minigan.tensor import Tensor
 
 
@@ -201,35 +201,6 @@ class LayerNorm(Module):
 
     def extra_repr(self):
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
-
-
-class Embedding(Module):
-    def __init__(self, num_embeddings, embedding_dim):
-        _check_ints("Embedding", 1, num_embeddings=num_embeddings, embedding_dim=embedding_dim)
-        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
-        self.weight = init.normal_(Parameter(_empty(num_embeddings, embedding_dim)))   # N(0, 1), as PyTorch
-
-    def forward(self, indices):                                      # (N,) ints -> (N, dim)
-        return F.embedding(indices, self.weight, name=repr(self))    # checks the indices, naming this layer
-
-    def extra_repr(self):
-        return f"{self.num_embeddings}, {self.embedding_dim}"
-
-
-class Dropout(Module):
-    def __init__(self, p=0.5):
-        if not 0 <= p < 1:
-            raise ValueError(f"Dropout: p must be in [0, 1), got {p!r}")
-        self.p = p
-
-    def forward(self, x):
-        _check_tensor(self, x)
-        if x.dtype.kind != "f":
-            raise TypeError(f"{self!r}: expected a floating-point input, got {x.dtype} of shape {x.shape}")
-        return F.dropout(x, self.p, self.training)
-
-    def extra_repr(self):
-        return f"p={self.p}"
 
 
 class ReLU(Module):

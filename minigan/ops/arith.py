@@ -1,6 +1,6 @@
-"""Arithmetic ops: add, sub, mul, div, neg, pow, exp, log, maximum, matmul, linear.
+"""Arithmetic ops (add, sub, mul, div, neg, pow, exp, log, maximum, matmul, linear) and the reductions (sum, mean).
 
-Reading order: backend -> autograd -> **ops/arith** -> ops/shape -> ops/reduce -> ops/activations ->
+Reading order: backend -> autograd -> **ops/arith** -> ops/shape -> ops/activations ->
 ops/conv -> ... -> tensor. Each op is one Function subclass (forward on raw arrays, backward on Tensors,
 side by side) plus a lowercase function that users call. A backward is written with Tensor operators
 (``g * b``), so the same line computes the gradient (first order) and, under create_graph=True, also
@@ -19,6 +19,11 @@ The math (g = dL/dy is the upstream gradient, "unbroadcast" sums g back to the i
     y = max(a, c)  da = g * [a > c]       (c a constant number)
     y = a @ b      da = g @ b^T           db = a^T @ g       (a: (n, k), b: (k, m), y: (n, m))
     y = x @ W^T + bias   dx = g @ W   dW = g^T @ x   dbias = sum_n g     (x: (N, in), W: (out, in))
+    y = sum(x, axis)     dx = g broadcast back over the summed axes (re-inserted first, as keepdims does)
+    y = mean(x, axis)    dx = the same, divided by the number of values averaged
+
+The broadcast is an op of its own (BroadcastTo), whose backward is again a sum: sum and broadcast are
+each other's gradient, so a sum can be differentiated twice.
 """
 
 from minigan.autograd import Function, constant, unbroadcast
@@ -225,3 +230,67 @@ def linear(x, weight, bias=None):
     if bias is None:
         return Linear()(x, weight)
     return Linear()(x, weight, bias)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Reductions: sum and mean (and BroadcastTo, their backward)
+# ----------------------------------------------------------------------------------------------------
+def _normalize_axes(axis, ndim):
+    """None -> every axis; -1 -> ndim - 1; an int or a tuple -> a tuple of non-negative axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+    positive = []
+    for a in axes:
+        positive.append(a % ndim)                            # -1 -> ndim - 1
+    return tuple(positive)
+
+
+class Sum(Function):
+    def __init__(self, axis=None, keepdims=False):
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, x):
+        self.x_shape = x.shape
+        self.axes = _normalize_axes(self.axis, x.ndim)
+        return x.sum(axis=self.axes, keepdims=self.keepdims)
+
+    def backward(self, g):
+        return BroadcastTo(self.x_shape, self.axes, self.keepdims)(g)
+
+
+class BroadcastTo(Function):
+    """Copy x along ``axes`` to ``shape``: the backward of Sum, whose own backward is a Sum."""
+
+    def __init__(self, shape, axes, keepdims):
+        self.shape, self.axes, self.keepdims = shape, axes, keepdims
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        if not self.keepdims:
+            x = xp.expand_dims(x, self.axes)          # put the summed axes back as size 1
+        return xp.broadcast_to(x, self.shape).copy()
+
+    def backward(self, g):
+        return sum(g, self.axes, self.keepdims)
+
+
+class Mean(Sum):
+    def forward(self, x):
+        self.x_shape = x.shape
+        self.axes = _normalize_axes(self.axis, x.ndim)
+        self.count = 1                                       # how many values each mean averages
+        for a in self.axes:
+            self.count *= x.shape[a]
+        return x.sum(axis=self.axes, keepdims=self.keepdims) / self.count
+
+    def backward(self, g):
+        return super().backward(g / self.count)
+
+
+def sum(x, axis=None, keepdims=False):
+    return Sum(axis, keepdims)(x)
+
+
+def mean(x, axis=None, keepdims=False):
+    return Mean(axis, keepdims)(x)

@@ -1,6 +1,6 @@
 """Element-wise comparisons: ``x == y``, ``x < y``, ... give a bool tensor, as in PyTorch and NumPy.
 
-Reading order: ops/convert -> **ops/compare** -> ops/reduce.
+Reading order: ops/convert -> **ops/compare** -> ops/activations.
 A comparison has no gradient (its output is True/False, a step function of its inputs), so these are
 plain functions, not Functions: the result is a constant bool tensor that never requires grad.
 ``y`` may be a tensor, an array, a list or a Python number; it broadcasts like any other operand. A
@@ -9,8 +9,7 @@ Python number is compared as it is (``labels == 0.5`` is all False, not ``labels
 
 import numbers
 
-from minigan.autograd import refuse_mixed_backends
-from minigan.backend import backend_of, get_array_module
+from minigan.backend import backend_of, get_array_module, refuse_mixed_backends
 
 
 def _operands(symbol, x, y):

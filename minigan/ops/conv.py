@@ -1,6 +1,6 @@
 """Convolution and transposed convolution (three definitions), built on im2col / col2im.
 
-Reading order: ops/conv_shapes -> ops/im2col -> **ops/conv** -> ops/conv_subpixel -> ops/norm.
+Reading order: ops/im2col -> **ops/conv** -> ops/conv_subpixel -> ops/norm.
 
 Notation: x (N, C_in, H, W), conv weight W (C_out, C_in, k, k), stride s, padding p,
 H_out = floor((H + 2p - k)/s) + 1. Transposed conv weight W (C_in, C_out, k, k) (PyTorch's layouts).
@@ -45,16 +45,15 @@ MINIGAN_TEXTBOOK=1, or --textbook on the examples) turns all of them off.
 from minigan import fast
 from minigan.autograd import Function
 from minigan.backend import backend_of, is_textbook
-from minigan.ops.conv_shapes import (  # noqa: F401  (re-exported for learners)
+from minigan.ops.im2col import (  # noqa: F401  (re-exported for learners)
+    col2im,
+    im2col,
     as_int,
     conv_output_size,
     conv_transpose_output_size,
-    explain_conv_transpose,
     output_padding_pair,
-    padding_choices,
 )
 from minigan.ops.conv_subpixel import conv_transpose2d_subpixel_array
-from minigan.ops.im2col import col2im, im2col
 from minigan.ops.shape import dilate2d, pad2d, permute
 
 

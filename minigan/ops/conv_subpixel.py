@@ -1,6 +1,6 @@
 """Transposed convolution, definition 3: "sub-pixel" (phase decomposition), on raw arrays.
 
-Reading order: ops/conv_shapes -> ops/conv (definitions 1 and 2) -> **ops/conv_subpixel** -> ops/norm.
+Reading order: ops/im2col -> ops/conv (definitions 1 and 2) -> **ops/conv_subpixel** -> ops/norm.
 The ``ConvTranspose2d`` Function of ``ops/conv.py`` calls ``conv_transpose2d_subpixel_array`` when
 ``method="subpixel"`` (or when ``minigan/fast/conv.py``'s ``fastest_conv_transpose`` picks it), so the transposed conv's forward
 and ``Conv2d``'s input gradient (which IS that Function) use it without a Function of their own: the
@@ -41,7 +41,7 @@ Which definition is faster depends on the channels: ``fastest_conv_transpose`` i
 """
 
 from minigan.backend import get_array_module
-from minigan.ops.conv_shapes import conv_transpose_output_size
+from minigan.ops.im2col import conv_transpose_output_size
 
 
 def subpixel_phases(n_out, k, s, p):

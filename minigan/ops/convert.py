@@ -1,6 +1,6 @@
 """Conversions that keep the gradient: a cast to another dtype, a copy to another backend.
 
-Reading order: ops/shape -> **ops/convert** -> ops/compare -> ops/reduce. ``Tensor.astype`` and
+Reading order: ops/shape -> **ops/convert** -> ops/compare -> ops/activations. ``Tensor.astype`` and
 ``Tensor.to`` call these, so a float64 copy of a float32 tensor (or a GPU copy of a CPU tensor) is
 still part of the graph, as in PyTorch::
 

@@ -1,6 +1,6 @@
 """Softmax cross-entropy on logits and integer class labels: the loss of every classifier in minigan.
 
-Reading order: ops/losses -> **ops/crossentropy** -> functional.
+Reading order: ops/embedding -> **ops/crossentropy** -> functional.
 
 Notation: logits z (N, K), labels y (N,) integers in [0, K), onehot(y) (N, K).
 

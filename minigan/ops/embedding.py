@@ -1,6 +1,6 @@
 """Embedding lookup and dropout.
 
-Reading order: ops/norm -> **ops/embedding** -> ops/losses.
+Reading order: ops/norm -> **ops/embedding** -> ops/crossentropy.
 
 embedding: y = W[indices], a table lookup. Its backward adds each row of g into the row of the table
 it was read from; a label that appears twice gets both rows added. Written as a matmul with the

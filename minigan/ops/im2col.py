@@ -1,6 +1,6 @@
-"""im2col / col2im, the textbook way: every convolution in minigan is one matrix multiply.
+"""Output sizes, and im2col / col2im the textbook way: every convolution in minigan is one matrix multiply.
 
-Reading order: ops/conv_shapes -> **ops/im2col** -> ops/conv.
+Reading order: ops/activations -> **ops/im2col** -> ops/conv.
 
 Pad x (N, C, H, W) with p zeros on each side. Window (i, j) of a k x k kernel at stride s is
 x_pad[:, :, i*s : i*s + k, j*s : j*s + k]. ``im2col`` writes every window as one column:
@@ -18,12 +18,64 @@ window at once is the strided slice x_pad[:, :, a : a + s*H_out : s, b : b + s*W
 minigan/fast/conv.py holds the same two functions laid out for speed (batch innermost, one strided
 view instead of k*k copies, col2im cropping as it adds). ``ops/conv.py`` calls those by default and
 these under ``with mg.textbook():``; the tests check that both give the same numbers.
+
+Output sizes
+------------
+Notation: H input size, k kernel size, s stride, p padding, op output_padding.
+
+    convolution             H_out = floor((H + 2p - k) / s) + 1
+    transposed convolution  H_out = (H - 1) s - 2p + k + op         (0 <= op < s)
+
+The floor in the first formula is why ``output_padding`` exists: with k = 3, s = 2, p = 1 both H = 7
+and H = 8 give a conv output of 4. Going back from 4, the transposed convolution gives
+(4 - 1)*2 - 2 + 3 = 7, plus op: op = 0 picks 7 and op = 1 picks 8.
 """
 
+import operator
+
 from minigan.backend import get_array_module
-from minigan.ops.conv_shapes import conv_output_size
 
 
+# ----------------------------------------------------------------------------------------------------
+# Output sizes (tools/shapes.py explains them with the numbers filled in)
+# ----------------------------------------------------------------------------------------------------
+def conv_output_size(h, k, s=1, p=0):
+    """Spatial output size of a convolution: floor((h + 2p - k) / s) + 1."""
+    return (h + 2 * p - k) // s + 1
+
+
+def conv_transpose_output_size(h, k, s=1, p=0, output_padding=0):
+    """Spatial output size of a transposed convolution: (h - 1) s - 2p + k + output_padding."""
+    return (h - 1) * s - 2 * p + k + output_padding
+
+
+def output_padding_pair(output_padding):
+    """``output_padding`` as (op_h, op_w): 1 -> (1, 1), (1, 0) -> (1, 0); (None, None) if it is neither."""
+    if as_int(output_padding) is not None:
+        return as_int(output_padding), as_int(output_padding)
+    if isinstance(output_padding, (tuple, list)) and len(output_padding) == 2:
+        op_h, op_w = (as_int(v) for v in output_padding)
+        if op_h is not None and op_w is not None:
+            return op_h, op_w
+    return None, None
+
+
+def as_int(value):
+    """``value`` as a Python int if it is an integer of any kind (3, np.int64(3)), else None.
+
+    (``operator.index`` is how Python asks "are you an integer?"; bools are refused on purpose.)
+    """
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
+
+
+# ----------------------------------------------------------------------------------------------------
+# im2col and col2im
+# ----------------------------------------------------------------------------------------------------
 def im2col(x, k, stride, padding):
     """x (N, C, H, W) -> cols (N, C*k*k, H_out*W_out): every k x k window as one column.
 

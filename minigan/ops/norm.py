@@ -1,6 +1,6 @@
 """Batch normalization (Ioffe & Szegedy, 2015) and layer normalization, each with one fused backward.
 
-Reading order: ops/conv -> **ops/norm** -> ops/embedding -> ops/losses.
+Reading order: ops/conv -> **ops/norm** -> ops/embedding -> ops/crossentropy.
 
 Statistics are taken over every axis except the channel axis 1: (N,) for (N, C) inputs, (N, H, W)
 for (N, C, H, W). Let M be the number of values per channel.

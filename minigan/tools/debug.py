@@ -10,8 +10,7 @@ called from inside a backward is shown (and blamed) as part of it.
 import contextlib
 
 from minigan import autograd
-from minigan.autograd import describe
-from minigan.backend import get_array_module
+from minigan.backend import describe, get_array_module
 
 
 @contextlib.contextmanager

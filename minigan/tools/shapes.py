@@ -1,52 +1,10 @@
-"""Output-size formulas of convolution and transposed convolution, and an explainer for learners.
+"""Shape explainers for learners: which padding gives which size, and why, with the numbers filled in.
 
-Reading order: ops/activations -> **ops/conv_shapes** -> ops/conv.
-
-Notation: H input size, k kernel size, s stride, p padding, op output_padding.
-
-    convolution             H_out = floor((H + 2p - k) / s) + 1
-    transposed convolution  H_out = (H - 1) s - 2p + k + op         (0 <= op < s)
-
-The floor in the first formula is why ``output_padding`` exists: with k = 3, s = 2, p = 1 both H = 7
-and H = 8 give a conv output of 4. Going back from 4, the transposed convolution gives
-(4 - 1)*2 - 2 + 3 = 7, plus op: op = 0 picks 7 and op = 1 picks 8.
+Reading order: ops/im2col (the output-size formulas) -> **tools/shapes** (a learner's tool; nothing in
+the lesson imports it). docs/transposed-conv.md uses both.
 """
 
-import operator
-
-
-def conv_output_size(h, k, s=1, p=0):
-    """Spatial output size of a convolution: floor((h + 2p - k) / s) + 1."""
-    return (h + 2 * p - k) // s + 1
-
-
-def conv_transpose_output_size(h, k, s=1, p=0, output_padding=0):
-    """Spatial output size of a transposed convolution: (h - 1) s - 2p + k + output_padding."""
-    return (h - 1) * s - 2 * p + k + output_padding
-
-
-def output_padding_pair(output_padding):
-    """``output_padding`` as (op_h, op_w): 1 -> (1, 1), (1, 0) -> (1, 0); (None, None) if it is neither."""
-    if as_int(output_padding) is not None:
-        return as_int(output_padding), as_int(output_padding)
-    if isinstance(output_padding, (tuple, list)) and len(output_padding) == 2:
-        op_h, op_w = (as_int(v) for v in output_padding)
-        if op_h is not None and op_w is not None:
-            return op_h, op_w
-    return None, None
-
-
-def as_int(value):
-    """``value`` as a Python int if it is an integer of any kind (3, np.int64(3)), else None.
-
-    (``operator.index`` is how Python asks "are you an integer?"; bools are refused on purpose.)
-    """
-    if isinstance(value, bool):
-        return None
-    try:
-        return operator.index(value)
-    except TypeError:
-        return None
+from minigan.ops.im2col import conv_transpose_output_size
 
 
 def padding_choices(h_in, h_target, k, s):
