@@ -1,6 +1,6 @@
 """Activations (relu, leaky_relu, tanh, sigmoid), and the binary cross-entropy losses built on the sigmoid.
 
-Reading order: ops/arith -> ops/shape -> **ops/activations** -> ops/im2col -> ops/conv.
+Reading order: ops/arith -> ops/indexing -> ops/shape -> **ops/activations** -> ops/im2col -> ops/conv.
 
     relu(x)           = max(x, 0)                 dx = g * [x > 0]
     leaky_relu(x, a)  = x if x > 0 else a * x     dx = g * (1 if x > 0 else a)
