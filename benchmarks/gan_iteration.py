@@ -10,8 +10,8 @@ Used by ``gpu_step_equality.py`` (the same iteration on NumPy and on CuPy, compa
 
 An iteration is what ``minigan/run/trainer.py`` runs per batch: ``config.d_steps`` D steps on the
 same real batch (1 for the BCE GANs; 5 for WGAN-GP, the trainer's default there), then one G step,
-through the lesson's own functions: ``training.d_step``/``g_step`` (DCGAN, cGAN) and
-``penalties.critic_step``/``wgan_g_step`` (WGAN-GP). The weights are made on NumPy from ``seed`` and
+through the trainer's own dispatch (``run.trainer.discriminator_update`` / ``generator_update``: ``training.d_step``/``g_step``,
+``penalties.critic_step``/``wgan_g_step``) and its one read of the numbers (``read_numbers``). The weights are made on NumPy from ``seed`` and
 copied to the backend (``Module.to``), so every backend starts from the same numbers.
 """
 
@@ -25,7 +25,8 @@ import common
 common.add_repo_to_path()
 
 import minigan as mg                                                  # noqa: E402
-from minigan import penalties, training                               # noqa: E402
+from minigan import training                                          # noqa: E402
+from minigan.run.trainer import discriminator_update, generator_update, read_numbers   # noqa: E402
 from minigan.models import build                                      # noqa: E402
 from minigan.optim import Adam                                        # noqa: E402
 
@@ -80,25 +81,20 @@ def setup(model, batch, backend_name, seed=0, d_steps=None, dtype=np.float32):
 
 
 def iteration(s):
-    """The trainer's iteration: ``d_steps`` D steps, then one G step. Returns the log's numbers."""
+    """The trainer's iteration: ``d_steps`` D steps, one G step, then its one read of the log's numbers."""
     for _ in range(s.config.d_steps):
         stats = d_update(s)
-    return {**stats, "loss_G": g_update(s)}
+    return read_numbers({**stats, "loss_G": g_update(s)})
 
 
 def d_update(s):
-    """One D (critic) step, as the trainer runs it. Returns the log's numbers."""
-    if s.config.loss == "wgan-gp":
-        return penalties.critic_step(s.G, s.D, s.opt_D, s.real, s.labels, s.config)
-    loss_D, d_x, d_g_z = training.d_step(s.G, s.D, s.opt_D, s.real, s.labels, s.config)
-    return {"loss_D": loss_D, "D_x": d_x, "D_G_z": d_g_z}
+    """One D (critic) step, as the trainer runs it. Returns the log's numbers (0-d Tensors)."""
+    return discriminator_update(s.G, s.D, s.opt_D, s.real, s.labels, s.config)
 
 
 def g_update(s):
-    """One G step, as the trainer runs it. Returns loss_G."""
-    if s.config.loss == "wgan-gp":
-        return penalties.wgan_g_step(s.G, s.D, s.opt_G, s.real.shape[0], s.labels, s.config)
-    return training.g_step(s.G, s.D, s.opt_G, s.real.shape[0], s.labels, s.config)
+    """One G step, as the trainer runs it. Returns loss_G (a 0-d Tensor)."""
+    return generator_update(s.G, s.D, s.opt_G, s.real.shape[0], s.labels, s.config)
 
 
 def strict_backend():

@@ -109,7 +109,7 @@ def run(model, batch, backend_name, seed, d_steps, dtype=np.float32, exact=None)
             if exact is not None:
                 for name, t in s.D.named_tensors():                  # in place: views of t.data stay valid
                     t.data[...] = mg.backend.to_device(exact["d_states"][i][name].astype(t.dtype))
-        stats["loss_G"] = gi.g_update(s)
+        stats = gi.read_numbers({**stats, "loss_G": gi.g_update(s)})
         seconds = time.perf_counter() - t0
     g_grads, g_weights = snapshot(s.G, "G")
     mg.set_backend("numpy")

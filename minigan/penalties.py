@@ -87,7 +87,7 @@ def r1_penalty(scores_real, real, gamma):
 # The steps
 # ----------------------------------------------------------------------------------------------------
 def critic_step(G, D, opt_D, real, labels, config):
-    """One WGAN-GP critic update (plus R1 when config.r1_gamma > 0). Returns the log's numbers.
+    """One WGAN-GP critic update (plus R1 when config.r1_gamma > 0). Returns the log's numbers (0-d Tensors).
 
     Phases: fakes (no graph into G) -> critic scores -> Wasserstein loss -> gradient penalty on the
     interpolates (-> R1 on the reals) -> backward (through the penalty's recorded backward) -> Adam.
@@ -104,15 +104,15 @@ def critic_step(G, D, opt_D, real, labels, config):
     wasserstein = scores_real.mean() - scores_fake.mean()            # estimate of W(P_real, P_G)
     gp, norms = gradient_penalty(D, real, fake, cond, config.gp_lambda)
     loss = -wasserstein + gp
-    stats = {"wasserstein": wasserstein.item(), "grad_norm": float(norms.mean()), "gp": gp.item()}
+    stats = {"wasserstein": wasserstein.detach(), "grad_norm": Tensor(norms.mean()), "gp": gp.detach()}
     if config.r1_gamma:
         r1 = r1_penalty(scores_real, real, config.r1_gamma)
         loss = loss + r1
-        stats["r1"] = r1.item()
+        stats["r1"] = r1.detach()
     opt_D.zero_grad()
     loss.backward()
     opt_D.step()
-    return {"loss_D": loss.item(), **stats}
+    return {"loss_D": loss.detach(), **stats}                        # 0-d Tensors (training.d_step says why)
 
 
 def r1_d_step(G, D, opt_D, real, labels, config):
@@ -127,12 +127,12 @@ def r1_d_step(G, D, opt_D, real, labels, config):
     opt_D.zero_grad()
     loss.backward()
     opt_D.step()
-    return {"loss_D": loss.item(), "D_x": mean_probability(logits_real),
-            "D_G_z": mean_probability(logits_fake), "r1": r1.item()}
+    return {"loss_D": loss.detach(), "D_x": mean_probability(logits_real),
+            "D_G_z": mean_probability(logits_fake), "r1": r1.detach()}
 
 
 def wgan_g_step(G, D, opt_G, n, labels, config):
-    """One generator update with the WGAN loss -mean D(G(z)). Returns loss_G as a Python float."""
+    """One generator update with the WGAN loss -mean D(G(z)). Returns loss_G as a 0-d Tensor."""
     z = randn(n, config.latent_dim)                                  # (N, latent_dim)
     cond = (labels,) if config.conditional else ()
     set_requires_grad(D, False)                                     # gradients flow through D, not into it
@@ -141,5 +141,5 @@ def wgan_g_step(G, D, opt_G, n, labels, config):
     loss.backward()
     opt_G.step()
     set_requires_grad(D, True)
-    return loss.item()
+    return loss.detach()
 

@@ -108,6 +108,13 @@ class Tensor:
         """A numpy.ndarray copy of the data (copies from the GPU on the cupy backend)."""
         return backend.to_numpy(self.data)
 
+    def __float__(self):
+        return float(self.item())                                    # float(loss): one read from the device
+
+    def __format__(self, spec):
+        """f"{loss:.3f}" formats a one-element tensor's value (a read from the device); f"{t}" its repr."""
+        return format(self.item(), spec) if spec else str(self)
+
     def item(self):
         """The value of a one-element tensor as a Python number."""
         if self.data.size != 1:

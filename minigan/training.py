@@ -76,18 +76,22 @@ def d_loss(G, D, real, labels, config, dist=None):
 
 
 def d_step(G, D, opt_D, real, labels, config, dist=None):
-    """One discriminator update. Returns (loss_D, D(x), D(G(z))) as Python floats."""
+    """One discriminator update. Returns (loss_D, D(x), D(G(z))) as 0-d Tensors, still on the device.
+
+    Reading a number back from a GPU waits for all the work queued there, so the steps leave that to
+    their caller: ``float(loss_D)`` or ``f"{loss_D:.3f}"`` reads one, and the runner (run/trainer.py)
+    reads all of an iteration's numbers in one go."""
     loss, logits_real, logits_fake = d_loss(G, D, real, labels, config, dist)
     opt_D.zero_grad()
     loss.backward()
     if dist is not None:
         dist.average_gradients(opt_D.params)                         # the whole batch's gradient on every rank
     opt_D.step()
-    return loss.item(), mean_probability(logits_real), mean_probability(logits_fake)
+    return loss.detach(), mean_probability(logits_real), mean_probability(logits_fake)
 
 
 def g_step(G, D, opt_G, n, labels, config, dist=None):
-    """One generator update with the non-saturating loss. Returns loss_G as a Python float."""
+    """One generator update with the non-saturating loss. Returns loss_G as a 0-d Tensor (see d_step)."""
     z = noise(n, config, dist)                                       # (N, latent_dim)
     cond = (labels,) if config.conditional else ()
     set_requires_grad(D, False)                                     # gradients flow through D, not into it
@@ -98,7 +102,7 @@ def g_step(G, D, opt_G, n, labels, config, dist=None):
         dist.average_gradients(opt_G.params)
     opt_G.step()
     set_requires_grad(D, True)
-    return loss.item()
+    return loss.detach()
 
 
 def noise(n, config, dist=None):
@@ -110,7 +114,7 @@ def noise(n, config, dist=None):
 
 
 def mean_probability(logits):
-    return float(sigmoid_array(logits.data).mean())                  # mean sigmoid(logit): D's average verdict
+    return Tensor(sigmoid_array(logits.data).mean())                 # mean sigmoid(logit): D's average verdict
 
 
 def set_requires_grad(module, flag):

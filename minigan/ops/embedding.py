@@ -16,7 +16,7 @@ Tensor ops: differentiating them again gives onehot @ G and G * mask.
 """
 
 from minigan.autograd import Function, array_of, constant
-from minigan.backend import backend_of, get_array_module, rand
+from minigan.backend import backend_of, get_array_module, rand, to_numpy
 from minigan.ops.arith import matmul
 
 
@@ -53,7 +53,9 @@ def check_class_indices(owner, indices, num_classes, like=None, batch=None):
 
     ``owner`` names the caller in the error ("embedding", a layer's repr, "cgan.Generator"). ``like``:
     an array whose backend the indices must share (the table). ``batch``: a tensor whose first axis
-    the indices must match (one label per image or noise vector).
+    the indices must match (one label per image or noise vector). ``num_classes=None``: no range check.
+    The range check reads the smallest and largest label from the device together: one read, which on a
+    GPU waits for all the queued work.
     """
     idx = array_of(indices)
     if getattr(idx, "dtype", None) is None or idx.dtype.kind not in "iu":
@@ -70,11 +72,11 @@ def check_class_indices(owner, indices, num_classes, like=None, batch=None):
             f"{owner}: expected indices on the table's backend ({backend_of(like)}), got indices on "
             f"{backend_of(idx)}; move them with labels.to({backend_of(like)!r}) (or backend.to_device(labels))"
         )
-    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= num_classes):
-        raise ValueError(
-            f"{owner}: expected class labels in [0, {num_classes - 1}] ({num_classes} classes), got "
-            f"values from {int(idx.min())} to {int(idx.max())}"
-        )
+    if num_classes is not None and idx.size:
+        low, high = to_numpy(get_array_module(idx).stack([idx.min(), idx.max()])).tolist()   # one read
+        if low < 0 or high >= num_classes:
+            raise ValueError(f"{owner}: expected class labels in [0, {num_classes - 1}] ({num_classes} "
+                             f"classes), got values from {low} to {high}")
     return idx
 
 

@@ -85,6 +85,21 @@ def health_warnings(history, samples=None, window=200):
     return warnings
 
 
+def read_numbers(named):
+    """{name: 0-d Tensor} -> {name: Python float}, copied from the device in one go.
+
+    The steps return their numbers as 0-d Tensors still on the device (training.d_step); each separate
+    read would make the host wait for the GPU to finish all its queued work, so an iteration's numbers
+    are stacked and read once.
+    """
+    on_device = {name: value.data.reshape(()) for name, value in named.items() if isinstance(value, Tensor)}
+    read = {}
+    if on_device:                                                    # (a step of your own may return floats)
+        xp = backend.get_array_module(next(iter(on_device.values())))
+        read = dict(zip(on_device, backend.to_numpy(xp.stack(list(on_device.values()))).tolist()))   # one read
+    return {name: read[name] if name in read else float(value) for name, value in named.items()}
+
+
 # ----------------------------------------------------------------------------------------------------
 # Which D and G step
 # ----------------------------------------------------------------------------------------------------
@@ -233,7 +248,8 @@ def train(G, D, images, labels, config, out_dir, model_spec, resume=False, evalu
                     for _ in range(config.d_steps):                      # WGAN-GP: n_critic = 5
                         d_stats = discriminator_update(G, D, opt_D, real, y, config, dist)
                     loss_G = generator_update(G, D, opt_G, real.shape[0], y, config, dist)
-                    loss_D = d_stats["loss_D"]
+                    d_stats = read_numbers({"loss_G": loss_G, **d_stats})   # the iteration's one host read
+                    loss_D, loss_G = d_stats["loss_D"], d_stats.pop("loss_G")
                     if dist is not None:  # the whole batch's numbers for the log; a stop on any rank stops all
                         *losses, stopping = dist.average_floats([loss_D, loss_G, d_stats["D_x"], d_stats["D_G_z"],
                                                                  stop.requested])
