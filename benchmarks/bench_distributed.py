@@ -48,6 +48,7 @@ def run_worker(spec):
     from minigan.parallel import distributed
     from minigan.models import build
     from minigan.optim import Adam
+    from minigan.run.trainer import read_numbers
     from minigan.training import TrainConfig, d_step, g_step
 
     mg.set_backend(spec["backend"])
@@ -66,8 +67,9 @@ def run_worker(spec):
     def iteration():
         loss_D, d_x, d_g_z = d_step(G, D, opt_D, real, None, config, dist)
         loss_G = g_step(G, D, opt_G, real.shape[0], None, config, dist)
+        numbers = read_numbers({"loss_D": loss_D, "loss_G": loss_G, "D_x": d_x, "D_G_z": d_g_z})   # as the runner
         if dist is not None:
-            dist.average_floats([loss_D, loss_G, d_x, d_g_z, 0.0])   # the log line and the stop flag
+            dist.average_floats([*numbers.values(), 0.0])               # the log line and the stop flag
         sync()
 
     for _ in range(spec["warmup"]):

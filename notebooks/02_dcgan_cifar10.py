@@ -202,7 +202,7 @@ for epoch in range(1, EPOCHS + 1):
     for step, (real,) in enumerate(batches((x,), BATCH_SIZE, seed=[0, epoch])):   # real: (B, 3, 32, 32)
         loss_D, d_x, d_g_z = d_step(G, D, opt_D, real, None, config)      # D: real -> 1, G(z) -> 0
         loss_G = g_step(G, D, opt_G, BATCH_SIZE, None, config)            # G: make D say 1 on G(z)
-        history.append((loss_D, loss_G, d_x, d_g_z))
+        history.append((float(loss_D), float(loss_G), float(d_x), float(d_g_z)))   # numbers read from the device
         if step % log_every == 0:
             print(f"epoch {epoch} step {step:4d}/{steps_per_epoch}  loss_D {loss_D:.3f}  loss_G {loss_G:.3f}  "
                   f"D(x) {d_x:.2f}  D(G(z)) {d_g_z:.2f}")

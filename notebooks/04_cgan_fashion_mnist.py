@@ -202,7 +202,7 @@ for epoch in range(1, EPOCHS + 1):
         # real: (B, 1, 28, 28), y_real: (B,) the labels of this batch
         loss_D, d_x, d_g_z = d_step(G, D, opt_D, real, y_real, config)    # D(x, y) -> 1, D(G(z, y), y) -> 0
         loss_G = g_step(G, D, opt_G, BATCH_SIZE, y_real, config)          # make D say 1 on G(z, y)
-        history.append((loss_D, loss_G, d_x, d_g_z))
+        history.append((float(loss_D), float(loss_G), float(d_x), float(d_g_z)))   # numbers read from the device
         if step % log_every == 0:
             print(f"epoch {epoch} step {step:4d}/{steps_per_epoch}  loss_D {loss_D:.3f}  loss_G {loss_G:.3f}  "
                   f"D(x) {d_x:.2f}  D(G(z)) {d_g_z:.2f}")
