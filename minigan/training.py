@@ -144,7 +144,8 @@ def generate(G, z, labels=None):
 # The loop, bare (the full runner with checkpoints and logs: minigan/run/trainer.py)
 # ----------------------------------------------------------------------------------------------------
 def train_loop(G, D, epoch_batches, config):
-    """Train G and D for ``config.epochs`` epochs; no files written. Returns one (loss_D, loss_G) per iteration.
+    """Train G and D for ``config.epochs`` epochs; no files written. Returns one (loss_D, loss_G) per
+    iteration, as 0-d Tensors (``float()`` reads one).
 
     ``epoch_batches(epoch)`` yields (real (B, C, H, W) in [-1, 1], labels (B,)) batches, e.g.
     ``lambda epoch: minigan.data.batches((images, labels), 64, shuffle=True, seed=[0, epoch])``.

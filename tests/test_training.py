@@ -213,3 +213,21 @@ def test_train_refuses_a_config_that_cannot_train(tmp_path, field, value):
     with pytest.raises(ValueError, match="expected batch_size >= 1, d_steps >= 1"):
         train(G, D, to_float_images(images), labels, config, tmp_path, spec)
     assert not (tmp_path / "checkpoint.npz").exists()
+
+
+def test_the_bare_train_loop_trains_without_writing_files(tmp_path, monkeypatch, capsys):
+    """training.train_loop, the loop a learner reads first: the same steps, one (loss_D, loss_G) per
+    iteration, a line per epoch, nothing written."""
+    from minigan.data import batches
+
+    monkeypatch.chdir(tmp_path)
+    mg.manual_seed(0)
+    images, labels = fake_dataset("fashion-mnist", n=48)
+    images = to_float_images(images)
+    G, D = build({"name": "gan", "latent_dim": 8})
+    config = TrainConfig(epochs=2, batch_size=16, latent_dim=8)
+    history = training.train_loop(G, D, lambda epoch: batches((images, labels), 16, shuffle=True, seed=[0, epoch]),
+                                  config)
+    assert len(history) == 2 * 3 and all(np.isfinite([float(d), float(g)]).all() for d, g in history)
+    assert capsys.readouterr().out.count("epoch ") == 2
+    assert list(tmp_path.iterdir()) == []
