@@ -22,7 +22,8 @@ import math
 from minigan import fast
 from minigan.autograd import array_of
 from minigan.backend import get_array_module, is_textbook
-from minigan.fast.adam import flat_offsets, flat_views
+from minigan.fast.adam import flat_offsets, flat_views  # noqa: F401  (parallel/distributed.py uses them from here too)
+
 
 class Optimizer:
     def __init__(self, params):

@@ -20,7 +20,6 @@ from hypothesis import strategies as st
 
 import minigan as mg
 import minigan.functional as F
-import reference as ref
 from minigan import penalties, training
 from minigan.models import build
 from minigan.ops.im2col import col2im, im2col
