@@ -231,3 +231,15 @@ def test_a_training_run_with_textbook_says_so(tmp_path):
                            "--no-progress", "--textbook"], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "textbook mode" in done.stdout
+
+
+def test_the_op_and_step_test_files_pass_in_textbook_mode(tmp_path):
+    """The op tests (references, gradchecks, PyTorch where present) and the whole-step tests, run again
+    with MINIGAN_TEXTBOOK=1: every op checked in the mode a learner steps through (about 25 s)."""
+    files = ["test_conv.py", "test_ops.py", "test_norm_embedding_losses.py", "test_optim.py",
+             "test_penalties.py", "test_training.py"]
+    env = {**os.environ, "MINIGAN_TEXTBOOK": "1", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x",
+                           *[str(ROOT / "tests" / f) for f in files]],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
