@@ -26,6 +26,7 @@ common.add_repo_to_path()
 
 import minigan as mg                                                  # noqa: E402
 from minigan import training                                          # noqa: E402
+from minigan.ops.embedding import labels_checked_on_host                              # noqa: E402
 from minigan.run.trainer import discriminator_update, generator_update, read_numbers   # noqa: E402
 from minigan.models import build                                      # noqa: E402
 from minigan.optim import Adam                                        # noqa: E402
@@ -81,10 +82,13 @@ def setup(model, batch, backend_name, seed=0, d_steps=None, dtype=np.float32):
 
 
 def iteration(s):
-    """The trainer's iteration: ``d_steps`` D steps, one G step, then its one read of the log's numbers."""
-    for _ in range(s.config.d_steps):
-        stats = d_update(s)
-    return read_numbers({**stats, "loss_G": g_update(s)})
+    """The trainer's iteration: ``d_steps`` D steps, one G step, then its one read of the log's numbers
+    (the labels, checked on the host when the run starts, are not range-checked again on the device)."""
+    with labels_checked_on_host():
+        for _ in range(s.config.d_steps):
+            stats = d_update(s)
+        loss_G = g_update(s)
+    return read_numbers({**stats, "loss_G": loss_G})
 
 
 def d_update(s):

@@ -106,3 +106,29 @@ def test_step_equality_refuses_a_wrong_gradient_loss_or_weight(equality):
     wrong["weights"]["D.net.0.weight"] += exact["lr"]                # every weight a step further
     passed, lines = equality.compare(exact, ref, wrong)
     assert not passed and "off where g is not: D.net.0.weight" in lines[2]
+
+
+ONE_READ = r'''
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import count_launches as cl, gan_iteration as gi
+cl.install(gi.strict_backend())
+reads = {}
+for model in gi.MODELS:
+    counts, _ = cl.count(model, batch=4, d_steps=2 if model == "wgan-gp" else None)
+    reads[model] = dict(counts.host_reads)
+print(json.dumps(reads))
+'''
+
+
+def test_one_training_iteration_reads_from_the_device_once():
+    """The steps return their numbers as 0-d Tensors on the device and the runner reads an iteration's
+    numbers together (run/trainer.read_numbers); the labels were checked on the host when the run
+    started. So one iteration of every GAN, counted on the strict stand-in, is ONE blocking host read,
+    and it is the runner's."""
+    done = subprocess.run([sys.executable, "-c", ONE_READ, str(BENCHMARKS)], capture_output=True, text=True,
+                          timeout=300, cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": ""})
+    assert done.returncode == 0, done.stderr
+    for model, places in json.loads(done.stdout).items():
+        assert sum(places.values()) == 1, (model, places)
+        assert "read_numbers" in next(iter(places)), (model, places)

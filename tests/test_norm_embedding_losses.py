@@ -254,3 +254,21 @@ def test_sum_per_channel_equals_numpy_sum_in_every_layout(layout, dtype):
     got = sum_per_channel(x)
     assert got.shape == (x.shape[1],) and got.dtype == dtype
     np.testing.assert_allclose(got, expected, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-5)
+
+
+def test_labels_checked_on_host_skips_only_the_range_read(make):
+    """The range check reads the labels back from the device; inside labels_checked_on_host() (the
+    runner, after checking every label once on the host) it is skipped, and nothing else is."""
+    from minigan.ops import embedding as embedding_module
+
+    table = make(np.zeros((3, 2)), requires_grad=True)
+    with pytest.raises(ValueError, match=r"\[0, 2\].*0 to 3"):
+        F.embedding(mg.tensor(np.array([0, 3])), table)
+    with embedding_module.labels_checked_on_host():
+        assert embedding_module._labels_checked_on_host
+        with pytest.raises(TypeError, match="integer"):                  # the other checks stay
+            F.embedding(mg.tensor([0.0, 1.0]), table)
+        assert F.embedding(mg.tensor(np.array([0, 2])), table).shape == (2, 2)
+    assert not embedding_module._labels_checked_on_host
+    with pytest.raises(ValueError, match=r"\[0, 2\]"):                  # and after the block, the range again
+        F.embedding(mg.tensor(np.array([3, 0])), table)

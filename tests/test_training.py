@@ -231,3 +231,17 @@ def test_the_bare_train_loop_trains_without_writing_files(tmp_path, monkeypatch,
     assert len(history) == 2 * 3 and all(np.isfinite([float(d), float(g)]).all() for d, g in history)
     assert capsys.readouterr().out.count("epoch ") == 2
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_conditional_run_checks_its_labels_once_on_the_host(tmp_path):
+    """train() checks every class label against config.num_classes before the first batch (on the host,
+    so the iterations need not read labels back from the device)."""
+    mg.manual_seed(0)
+    images, labels = fake_dataset("fashion-mnist", n=32)
+    labels = labels.copy()
+    labels[5] = 10                                                   # one label too many for 10 classes
+    G, D = build({"name": "cgan", "latent_dim": 8})
+    config = TrainConfig(epochs=1, batch_size=16, latent_dim=8, conditional=True, progress=False)
+    with pytest.raises(ValueError, match=r"training labels.*\[0, 9\].* to 10"):
+        train(G, D, to_float_images(images), labels, config, tmp_path / "run", {"name": "cgan", "latent_dim": 8})
+    assert not (tmp_path / "run" / "checkpoint.npz").exists()

@@ -13,7 +13,14 @@ expected value is unchanged and eval mode is the identity. Backward multiplies b
 
 Both backwards are linear in g with constant arrays (the one-hot matrix, the mask), written with
 Tensor ops: differentiating them again gives onehot @ G and G * mask.
+
+Class labels are checked before use (``check_class_indices``): integers, one per row, in [0, num). The
+range check reads the smallest and largest label back from the device, which on a GPU waits for all the
+queued work; ``labels_checked_on_host()`` skips that read for a caller that has checked every label on
+the host already (the training runner does, once per run).
 """
+
+import contextlib
 
 from minigan.autograd import Function, array_of, constant
 from minigan.backend import backend_of, get_array_module, rand, to_numpy
@@ -48,6 +55,20 @@ class Dropout(Function):
         return g * constant(self.mask)                               # the mask is a constant
 
 
+_labels_checked_on_host = False   # True inside `with labels_checked_on_host():`
+
+
+@contextlib.contextmanager
+def labels_checked_on_host():
+    """Inside this block, class labels are not range-checked again (every label was checked on the host)."""
+    global _labels_checked_on_host
+    previous, _labels_checked_on_host = _labels_checked_on_host, True
+    try:
+        yield
+    finally:
+        _labels_checked_on_host = previous
+
+
 def check_class_indices(owner, indices, num_classes, like=None, batch=None):
     """The raw array of ``indices`` after checking they are class labels: (N,) integers in [0, num_classes).
 
@@ -72,7 +93,7 @@ def check_class_indices(owner, indices, num_classes, like=None, batch=None):
             f"{owner}: expected indices on the table's backend ({backend_of(like)}), got indices on "
             f"{backend_of(idx)}; move them with labels.to({backend_of(like)!r}) (or backend.to_device(labels))"
         )
-    if num_classes is not None and idx.size:
+    if num_classes is not None and idx.size and not _labels_checked_on_host:
         low, high = to_numpy(get_array_module(idx).stack([idx.min(), idx.max()])).tolist()   # one read
         if low < 0 or high >= num_classes:
             raise ValueError(f"{owner}: expected class labels in [0, {num_classes - 1}] ({num_classes} "

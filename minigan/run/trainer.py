@@ -33,6 +33,7 @@ from pathlib import Path
 
 from minigan import backend, penalties
 from minigan.data import batches, num_batches
+from minigan.ops.embedding import check_class_indices, labels_checked_on_host
 from minigan.optim import Adam
 from minigan.run.checkpoint import flatten_state, load_checkpoint, save_checkpoint, stale_temp_files, unflatten_state
 from minigan.run.runfolder import claim_run_folder
@@ -143,6 +144,8 @@ def train(G, D, images, labels, config, out_dir, model_spec, resume=False, evalu
     if min(config.batch_size, config.d_steps) < 1 or not config.lr >= 0 or not 0 < config.real_label <= 1:
         raise ValueError(f"train: expected batch_size >= 1, d_steps >= 1, lr >= 0 and 0 < real_label <= 1, got "
                          f"{config.batch_size}, {config.d_steps}, {config.lr}, {config.real_label}")
+    if config.conditional:                                           # once, on the host: no reads per batch
+        check_class_indices("train: the training labels", labels, config.num_classes)
     dist = distributed
     if dist is not None and (config.loss != "bce" or config.r1_gamma):
         raise ValueError("train: distributed training runs the BCE loss only; WGAN-GP and R1 (penalties.py) "
@@ -245,9 +248,10 @@ def train(G, D, images, labels, config, out_dir, model_spec, resume=False, evalu
                         real, y = dist.shard(real), dist.shard(y)             # (B/W, ...): this rank's rows
                     # --- D step(s), then G step ------------------------------------------------------
                     backend.reseed_for_iteration(position["iteration"])  # CuPy only; NumPy: state in checkpoint
-                    for _ in range(config.d_steps):                      # WGAN-GP: n_critic = 5
-                        d_stats = discriminator_update(G, D, opt_D, real, y, config, dist)
-                    loss_G = generator_update(G, D, opt_G, real.shape[0], y, config, dist)
+                    with labels_checked_on_host():                       # (checked above, once)
+                        for _ in range(config.d_steps):                  # WGAN-GP: n_critic = 5
+                            d_stats = discriminator_update(G, D, opt_D, real, y, config, dist)
+                        loss_G = generator_update(G, D, opt_G, real.shape[0], y, config, dist)
                     d_stats = read_numbers({"loss_G": loss_G, **d_stats})   # the iteration's one host read
                     loss_D, loss_G = d_stats["loss_D"], d_stats.pop("loss_G")
                     if dist is not None:  # the whole batch's numbers for the log; a stop on any rank stops all
