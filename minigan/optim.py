@@ -1,8 +1,9 @@
 """Optimizers: SGD with momentum and Adam. They change parameters in place, outside the graph.
 
 Reading order: nn -> **optim** -> models -> training.
-``flat_offsets`` / ``flat_views`` lay every parameter end to end in one vector: Adam keeps m and v that
-way, and distributed.py packs the gradients the same way, to average them with one all-reduce.
+``flat_offsets`` / ``flat_views`` (fast/adam.py) lay every parameter end to end in one vector: Adam
+keeps m and v that way, and parallel/distributed.py packs the gradients the same way, to average them
+with one all-reduce.
 
     SGD:   v <- momentum * v + grad;   p <- p - lr * v                   (PyTorch's form)
     Adam:  m <- b1 m + (1 - b1) g;     v <- b2 v + (1 - b2) g^2          (Kingma & Ba, 2015)
@@ -22,7 +23,7 @@ import math
 from minigan import fast
 from minigan.autograd import array_of
 from minigan.backend import get_array_module, is_textbook
-from minigan.fast.adam import flat_offsets, flat_views  # noqa: F401  (parallel/distributed.py uses them from here too)
+from minigan.fast.adam import flat_offsets, flat_views
 
 
 class Optimizer:

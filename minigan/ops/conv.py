@@ -45,14 +45,7 @@ MINIGAN_TEXTBOOK=1, or --textbook on the examples) turns all of them off.
 from minigan import fast
 from minigan.autograd import Function
 from minigan.backend import backend_of, is_textbook
-from minigan.ops.im2col import (  # noqa: F401  (as_int, output_padding_pair: re-exported for learners)
-    as_int,
-    col2im,
-    conv_output_size,
-    conv_transpose_output_size,
-    im2col,
-    output_padding_pair,
-)
+from minigan.ops.im2col import as_int, col2im, conv_output_size, conv_transpose_output_size, im2col, output_padding_pair
 from minigan.ops.conv_subpixel import conv_transpose2d_subpixel_array
 from minigan.ops.shape import dilate2d, pad2d, permute
 

@@ -16,7 +16,7 @@ The idea (data parallelism: ChainerMN, Horovod, PyTorch's DistributedDataParalle
     what one process would have computed. Every rank gets the same g and runs the same Adam step, so
     the W copies of the weights stay identical without ever being sent again.
   - The gradients travel end to end in ONE flat buffer, laid out like Adam's m and v
-    (``optim.flat_offsets``): one all-reduce of P floats per network step, not one per parameter.
+    (``fast.adam.flat_offsets``): one all-reduce of P floats per network step, not one per parameter.
   - BatchNorm: by default each rank normalises with its own shard's statistics (as PyTorch's
     DistributedDataParallel does); ``sync_bn=True`` sums them over the ranks (ops/norm.py, ``sync``), so
     that the statistics are the whole batch's, at the price of small all-reduces inside every forward
@@ -43,7 +43,7 @@ import numpy as np
 from minigan import backend
 from minigan.backend import get_array_module
 from minigan.nn.layers import BatchNorm1d, BatchNorm2d
-from minigan.optim import flat_offsets, flat_views
+from minigan.fast.adam import flat_offsets, flat_views
 from minigan.tensor import Tensor
 
 NCCL_UNIQUE_ID_BYTES = 128      # the size of NCCL's ncclUniqueId (nccl.h)
