@@ -20,7 +20,8 @@ What lives here
 - ``xp()``: the array library of the active backend (for creating new arrays).
 - ``to_numpy(x)`` / ``to_device(x, backend)``: explicit copies between host and device. Nothing in
   minigan converts a GPU array to NumPy implicitly (CuPy refuses that too).
-- ``manual_seed(seed)`` / ``default_generator()``: one seeded random generator per backend.
+- ``manual_seed(seed)`` / ``default_generator()``: one seeded random generator per backend (saving and
+  restoring its state for a resumed run is tooling: minigan/run/rng_state.py).
 - ``cupy_nccl()``: CuPy's NCCL bindings, for data-parallel training on several GPUs (distributed.py).
 - ``textbook()`` / ``is_textbook()``: the switch between the fast kernels (minigan/fast/, the default)
   and the textbook definitions (``with mg.textbook():``, or MINIGAN_TEXTBOOK=1): same numbers, the
@@ -237,48 +238,11 @@ def rand(shape, dtype=DEFAULT_DTYPE, backend=None):
     return gen.random_sample(shape).astype(dtype, copy=False)
 
 
-# --- random state for bit-exact resume --------------------------------------------------------------
-# NumPy's generator (PCG64) exposes its whole state as a small dict, so a checkpoint stores it and a
-# resumed run continues the same stream. CuPy's generator (cupy.random.RandomState, a cuRAND generator)
-# has no such getter: cuRAND can be seeded and moved to an absolute offset, but not asked where it is,
-# and CuPy does not count what it has drawn. So on every backend but NumPy minigan uses a scheme that
-# needs no state at all: ``reseed_for_iteration(i)`` seeds the generator from (base seed, i) at the start
-# of every training iteration, so iteration i draws the same numbers whether or not the run was resumed.
-# The checkpoint stores the base seed, and a resumed run re-seeds from it.
-SEED_PER_ITERATION = "seed-per-iteration"
-
-
-def base_seed():
-    """The seed of ``manual_seed`` (one is drawn from the OS and kept if it was never called)."""
+def base_seed(seed=None):
+    """The seed of ``manual_seed`` (one is drawn from the OS and kept if it was never called); given ``seed``,
+    set it without resetting the generators (a resumed run: minigan/run/rng_state.py)."""
+    if seed is not None:
+        _generators["seed"] = int(seed)
     if _generators.get("seed") is None:
         _generators["seed"] = int(np.random.SeedSequence().entropy % (1 << 63))
     return _generators["seed"]
-
-
-def reseed_for_iteration(iteration, backend=None):
-    """At the start of training iteration ``iteration``: seed a non-NumPy backend's generator from
-    (base seed, iteration). A no-op on NumPy, whose full generator state goes into checkpoints instead."""
-    backend = backend or get_backend()
-    if backend == "numpy":
-        return
-    seed = int(np.random.SeedSequence([base_seed(), int(iteration)]).generate_state(1)[0])   # 0..2^32-1
-    default_generator(backend).seed(seed)                           # cupy.random.RandomState.seed
-
-
-def get_rng_state():
-    """The active backend's random state as a JSON-able dict (for bit-exact resume of a training run).
-
-    NumPy: the PCG64 generator's state. Other backends: ``{"scheme": "seed-per-iteration",
-    "base_seed": ...}`` (see ``reseed_for_iteration``).
-    """
-    if get_backend() == "numpy":
-        return default_generator("numpy").bit_generator.state
-    return {"scheme": SEED_PER_ITERATION, "base_seed": base_seed()}
-
-
-def set_rng_state(state):
-    """Restore a state saved by ``get_rng_state`` on the same backend."""
-    if state.get("scheme") == SEED_PER_ITERATION:
-        _generators["seed"] = int(state["base_seed"])
-    else:
-        default_generator("numpy").bit_generator.state = state

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from minigan.run import rng_state
 import minigan as mg
 from minigan import backend as backend_module
 from minigan.run.checkpoint import load_checkpoint
@@ -50,7 +51,7 @@ def test_without_reseeding_the_strict_backend_would_not_resume_exactly(tmp_path,
     """The test above can fail: switch the scheme off and the resumed run draws other numbers."""
     mg.set_backend("strict")
     try:
-        monkeypatch.setattr(backend_module, "reseed_for_iteration", lambda iteration, backend=None: None)
+        monkeypatch.setattr(rng_state, "reseed_for_iteration", lambda iteration, backend_name=None: None)
         a, _ = tiny_run(tmp_path / "a", epochs=2)
         tiny_run(tmp_path / "b", epochs=1)
         b, _ = tiny_run(tmp_path / "b", epochs=2, resume=True)
@@ -63,14 +64,14 @@ def test_reseed_for_iteration_depends_on_seed_and_iteration_only(backend):
     if backend == "numpy":
         mg.manual_seed(0)
         first = mg.randn(3).numpy()
-        backend_module.reseed_for_iteration(5)                       # a no-op on NumPy
+        rng_state.reseed_for_iteration(5)                       # a no-op on NumPy
         assert not np.array_equal(mg.randn(3).numpy(), first)
         return
     draws = {}
     for seed, iteration in [(0, 5), (0, 6), (1, 5), (0, 5)]:
         mg.manual_seed(seed)
         mg.randn(7)                                                  # whatever was drawn before
-        backend_module.reseed_for_iteration(iteration)
+        rng_state.reseed_for_iteration(iteration)
         draws.setdefault((seed, iteration), []).append(mg.randn(4).numpy())
     assert np.array_equal(*draws[(0, 5)])
     assert not np.array_equal(draws[(0, 5)][0], draws[(0, 6)][0])
@@ -81,9 +82,9 @@ def test_the_base_seed_is_restored_from_the_checkpoint_state():
     mg.set_backend("strict")
     try:
         mg.manual_seed(123)
-        state = backend_module.get_rng_state()
+        state = rng_state.get_rng_state()
         mg.manual_seed(7)
-        backend_module.set_rng_state(state)
+        rng_state.set_rng_state(state)
         assert backend_module.base_seed() == 123
     finally:
         mg.set_backend("numpy")

@@ -42,6 +42,7 @@ import numpy as np
 
 from minigan import backend
 from minigan.backend import get_array_module
+from minigan.run import rng_state
 from minigan.nn.layers import BatchNorm1d, BatchNorm2d
 from minigan.fast.adam import flat_offsets, flat_views
 from minigan.tensor import Tensor
@@ -277,9 +278,9 @@ class Distributed:
             opt.load_state_dict(state)                                 # Adam's step count t is in there
         numpy_rng = backend.get_backend() == "numpy"
         start = self.broadcast_json({"position": position,
-                                     "rng_state": backend.get_rng_state() if numpy_rng else None})
+                                     "rng_state": rng_state.get_rng_state() if numpy_rng else None})
         if start["rng_state"] is not None:
-            backend.set_rng_state(start["rng_state"])
+            rng_state.set_rng_state(start["rng_state"])
         return start["position"]
 
     def check_same_weights(self, *modules, where=""):

@@ -9,7 +9,7 @@ with these additions, each in a labelled phase:
   state, the position (epoch, batch), the random generator state and the fixed noise. Batches are
   shuffled by a generator seeded with (seed, epoch), so a resumed run sees the same batches. On CuPy,
   whose generator state cannot be read, every iteration re-seeds the generator from (seed, iteration)
-  instead (``backend.reseed_for_iteration``); the checkpoint then stores the base seed;
+  instead (``run.rng_state.reseed_for_iteration``); the checkpoint then stores the base seed;
 - Ctrl-C / SIGTERM save a checkpoint and stop; NaN/Inf losses, or losses beyond DIVERGED_LOSS, stop the
   run, keeping the last good checkpoint; plain-words health warnings (``health_warnings``);
 - a disk that fills up (any OSError while writing) stops the run with ``SaveFailed``, which says what
@@ -36,6 +36,7 @@ from minigan.data import batches, num_batches
 from minigan.ops.embedding import check_class_indices, labels_checked_on_host
 from minigan.optim import Adam
 from minigan.run.checkpoint import flatten_state, load_checkpoint, save_checkpoint, stale_temp_files, unflatten_state
+from minigan.run import rng_state
 from minigan.run.runfolder import claim_run_folder
 from minigan.run.training_state import (
     _check_resumable,
@@ -178,7 +179,7 @@ def train(G, D, images, labels, config, out_dir, model_spec, resume=False, evalu
                  Tensor(backend.to_device(arrays["fixed/labels"])) if "fixed/labels" in arrays else None)
         position = saved = {k: meta[k] for k in ("epoch", "batch", "iteration")}
         if meta.get("rng_state") is not None and meta.get("backend", "numpy") == backend.get_backend():
-            backend.set_rng_state(meta["rng_state"])
+            rng_state.set_rng_state(meta["rng_state"])
         print(f"resumed from {ckpt_path}: epoch {position['epoch']}, batch {position['batch']}")
         if changed:
             print(f"--resume with changed options (the run goes on with the new values): {'; '.join(changed)}")
@@ -247,7 +248,7 @@ def train(G, D, images, labels, config, out_dir, model_spec, resume=False, evalu
                     if dist is not None:
                         real, y = dist.shard(real), dist.shard(y)             # (B/W, ...): this rank's rows
                     # --- D step(s), then G step ------------------------------------------------------
-                    backend.reseed_for_iteration(position["iteration"])  # CuPy only; NumPy: state in checkpoint
+                    rng_state.reseed_for_iteration(position["iteration"])  # CuPy only; NumPy: state in checkpoint
                     with labels_checked_on_host():                       # (checked above, once)
                         for _ in range(config.d_steps):                  # WGAN-GP: n_critic = 5
                             d_stats = discriminator_update(G, D, opt_D, real, y, config, dist)

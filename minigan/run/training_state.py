@@ -21,6 +21,7 @@ from dataclasses import asdict
 
 from minigan import backend
 from minigan.run.checkpoint import CheckpointError, flatten_state, load_checkpoint, save_checkpoint, unflatten_state
+from minigan.run import rng_state
 from minigan.run.runfolder import resume_changes
 
 
@@ -33,7 +34,7 @@ def save_training_checkpoint(path, G, D, opt_G, opt_D, fixed, position, config, 
         arrays["fixed/labels"] = fixed[1].data
     meta = {"kind": "gan-training", "model": model_spec, "config": asdict(config), **position,
             "num_images": num_images, "dataset": dataset,
-            "rng_state": backend.get_rng_state(),
+            "rng_state": rng_state.get_rng_state(),
             "backend": backend.get_backend(), "saved_at": time.strftime("%Y-%m-%d %H:%M:%S"),
             "distributed": _distributed_meta(distributed)}
     save_checkpoint(path, arrays, meta)
