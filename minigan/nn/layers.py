@@ -1,9 +1,12 @@
-"""Layers: Modules that hold parameters and call the ops in minigan.functional.
+"""Layers: Modules that hold parameters and call the ops of minigan.functional.
 
 Reading order: nn/init -> **nn/layers** -> nn/embedding -> optim -> models.
 
 Every layer checks its input at the boundary and names itself, the expected shape and the received
-shape in the error, so a wrong wiring fails where it happens, not deep inside a matmul:
+shape in the error, so a wrong wiring fails where it happens, not deep inside a matmul. Having checked,
+the layers with weights call the op behind the F.* function (``conv2d_checked``, ``batch_norm_checked``,
+the ``Linear`` Function): F.conv2d and the others check their arguments for callers that use them
+directly, and a debugger session through a layer steps through one set of checks, not two.
 
     TypeError   not a Tensor (a list, a NumPy array: wrap it with mg.tensor), or a dtype other than
                 the weights' (float64 or uint8 into a float32 model; like PyTorch, nothing is cast
@@ -18,7 +21,11 @@ from minigan import backend
 from minigan import functional as F
 from minigan.nn import init
 from minigan.nn.module import Module, Parameter
+from minigan.ops.arith import Linear as LinearFunction
+from minigan.ops.conv import conv2d_checked, conv_transpose2d_checked
 from minigan.ops.im2col import conv_transpose_output_size, output_padding_pair
+from minigan.ops.norm import batch_norm_checked
+from minigan.ops.shape import Reshape as ReshapeFunction
 from minigan.tensor import Tensor
 
 
@@ -64,7 +71,8 @@ class Linear(Module):
 
     def forward(self, x):                                            # (N, in) -> (N, out)
         _check_input(self, x, 2, self.in_features, f"(N, {self.in_features})")
-        return F.linear(x, self.weight, self.bias)
+        inputs = (x, self.weight) if self.bias is None else (x, self.weight, self.bias)
+        return LinearFunction()(*inputs)                             # checked above: the op itself
 
     def extra_repr(self):
         return f"{self.in_features}, {self.out_features}"
@@ -91,7 +99,7 @@ class Conv2d(Module):
         if min(x.shape[2:]) < max(1, k - 2 * p):                     # H_out = floor((H + 2p - k)/s) + 1 >= 1
             raise ValueError(f"{self!r}: expected input of shape (N, {self.in_channels}, H, W) with H, W >= "
                              f"{max(1, k - 2 * p)} (a {k}x{k} kernel, padding {p}), got {x.shape}")
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
+        return conv2d_checked(x, self.weight, self.bias, self.stride, self.padding)
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -117,6 +125,7 @@ class ConvTranspose2d(Module):
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.output_padding, self.method = output_padding, method
+        self.output_padding_hw = (op_h, op_w)
         k = kernel_size
         self.weight = Parameter(_empty(in_channels, out_channels, k, k))   # (C_in, C_out, k, k)
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))           # fan_in = C_out*k*k, as PyTorch
@@ -128,15 +137,14 @@ class ConvTranspose2d(Module):
     def forward(self, x):                                            # (N, C_in, H, W) -> (N, C_out, H', W')
         _check_input(self, x, 4, self.in_channels, f"(N, {self.in_channels}, H, W)")
         k, s, p = self.kernel_size, self.stride, self.padding
-        op_h, op_w = output_padding_pair(self.output_padding)
+        op_h, op_w = self.output_padding_hw
         h_out = conv_transpose_output_size(x.shape[2], k, s, p, op_h)
         w_out = conv_transpose_output_size(x.shape[3], k, s, p, op_w)
         if min(x.shape[2:]) < 1 or min(h_out, w_out) < 1:
             raise ValueError(f"{self!r}: expected input of shape (N, {self.in_channels}, H, W) with an output "
                              "of at least 1x1 pixels ((H - 1)*stride - 2*padding + kernel_size + "
                              f"output_padding), got {x.shape}, which gives {h_out}x{w_out} pixels")
-        return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
-                                  self.output_padding, method=self.method)
+        return conv_transpose2d_checked(x, self.weight, self.bias, s, p, (op_h, op_w), self.method)
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -161,8 +169,8 @@ class _BatchNorm(Module):
         if self.training and x.size < 2 * self.num_features:         # batch statistics need 2 values
             raise ValueError(f"{self!r}: training mode needs more than one value per channel: expected an "
                              f"input with N*H*W >= 2, got {x.shape}; use a batch of 2 or more, or call .eval()")
-        return F.batch_norm(x, self.weight, self.bias, self.running_mean, self.running_var,
-                            self.training, self.momentum, self.eps, sync=self.sync)
+        return batch_norm_checked(x, self.weight, self.bias, self.running_mean, self.running_var,
+                                  self.training, self.momentum, self.eps, sync=self.sync)
 
     def extra_repr(self):
         return f"{self.num_features}"
@@ -259,7 +267,7 @@ class Reshape(Module):
         if x.ndim < 1 or math.prod(x.shape[1:]) != math.prod(self.shape):
             raise ValueError(f"{self!r}: expected input of shape (N, ...) with {math.prod(self.shape)} "
                              f"values per sample, e.g. (N, {math.prod(self.shape)}), got {x.shape}")
-        return F.reshape(x, (x.shape[0],) + self.shape)
+        return ReshapeFunction((x.shape[0],) + self.shape)(x)       # checked above: the op itself
 
     def extra_repr(self):
         return ", ".join(map(str, self.shape))

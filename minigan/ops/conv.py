@@ -229,8 +229,14 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
         raise ValueError(
             f"conv2d: input {tuple(x.shape)} with padding {padding} is smaller than the {k}x{k} kernel"
         )
+    return conv2d_checked(x, weight, bias, stride, padding)
+
+
+def conv2d_checked(x, weight, bias, stride, padding):
+    """conv2d on arguments already checked: nn.Conv2d calls it after checking its input itself."""
     inputs = (x, weight) if bias is None else (x, weight, bias)
-    if not is_textbook() and fast.prefers_kn2row(x.shape[1], weight.shape[0], k, stride, padding, *x.shape[2:]):
+    c_in, c_out, k = x.shape[1], weight.shape[0], weight.shape[2]
+    if not is_textbook() and fast.prefers_kn2row(c_in, c_out, k, stride, padding, *x.shape[2:]):
         from minigan.ops.conv_kn2row import Conv2dKn2row              # (it builds on this file: import late)
         return Conv2dKn2row(padding)(*inputs)                        # speed: few output channels
     return Conv2d(stride, padding)(*inputs)
@@ -258,12 +264,18 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     if h_out < 1 or w_out < 1:
         raise ValueError(f"conv_transpose2d: padding {padding} leaves no output for input {tuple(x.shape)} "
                          f"(output {h_out}x{w_out})")
-    if method in ("scatter", "subpixel", "auto"):
-        inputs = (x, weight) if bias is None else (x, weight, bias)
-        return ConvTranspose2d(stride, padding, (op_h, op_w), method)(*inputs)
+    if method not in CONV_TRANSPOSE_METHODS:
+        raise ValueError(f"conv_transpose2d: method must be one of {CONV_TRANSPOSE_METHODS}, got {method!r}")
+    return conv_transpose2d_checked(x, weight, bias, stride, padding, (op_h, op_w), method)
+
+
+def conv_transpose2d_checked(x, weight, bias, stride, padding, output_padding, method):
+    """conv_transpose2d on arguments already checked, output_padding as an (op_h, op_w) pair:
+    nn.ConvTranspose2d calls it after checking its input itself."""
     if method == "dilate":
-        return conv_transpose2d_dilate(x, weight, bias, stride, padding, (op_h, op_w))
-    raise ValueError(f"conv_transpose2d: method must be one of {CONV_TRANSPOSE_METHODS}, got {method!r}")
+        return conv_transpose2d_dilate(x, weight, bias, stride, padding, output_padding)
+    inputs = (x, weight) if bias is None else (x, weight, bias)
+    return ConvTranspose2d(stride, padding, output_padding, method)(*inputs)
 
 
 def conv_transpose2d_dilate(x, weight, bias, stride, padding, output_padding):
