@@ -45,9 +45,11 @@ def _check_tensor(layer, x, dtype=None):
                         f"of shape {x.shape}; {hint}")
 
 
-def _check_input(layer, x, ndim, channels, what):
+def _check_input(layer, x, ndim, channels):
+    """x must be a Tensor of the layer's dtype, (N, channels) for ndim 2 or (N, channels, H, W) for ndim 4."""
     _check_tensor(layer, x, layer.weight.dtype)
     if x.ndim != ndim or x.shape[1] != channels:
+        what = f"(N, {channels})" if ndim == 2 else f"(N, {channels}, H, W)"
         raise ValueError(f"{layer!r}: expected input of shape {what}, got {tuple(x.shape)}")
 
 
@@ -70,7 +72,7 @@ class Linear(Module):
             self.bias = init.uniform_(Parameter(_empty(out_features)), -bound, bound)
 
     def forward(self, x):                                            # (N, in) -> (N, out)
-        _check_input(self, x, 2, self.in_features, f"(N, {self.in_features})")
+        _check_input(self, x, 2, self.in_features)
         inputs = (x, self.weight) if self.bias is None else (x, self.weight, self.bias)
         return LinearFunction()(*inputs)                             # checked above: the op itself
 
@@ -94,7 +96,7 @@ class Conv2d(Module):
             self.bias = init.uniform_(Parameter(_empty(out_channels)), -bound, bound)
 
     def forward(self, x):                                            # (N, C_in, H, W) -> (N, C_out, H', W')
-        _check_input(self, x, 4, self.in_channels, f"(N, {self.in_channels}, H, W)")
+        _check_input(self, x, 4, self.in_channels)
         k, p = self.kernel_size, self.padding
         if min(x.shape[2:]) < max(1, k - 2 * p):                     # H_out = floor((H + 2p - k)/s) + 1 >= 1
             raise ValueError(f"{self!r}: expected input of shape (N, {self.in_channels}, H, W) with H, W >= "
@@ -135,7 +137,7 @@ class ConvTranspose2d(Module):
             self.bias = init.uniform_(Parameter(_empty(out_channels)), -bound, bound)
 
     def forward(self, x):                                            # (N, C_in, H, W) -> (N, C_out, H', W')
-        _check_input(self, x, 4, self.in_channels, f"(N, {self.in_channels}, H, W)")
+        _check_input(self, x, 4, self.in_channels)
         k, s, p = self.kernel_size, self.stride, self.padding
         op_h, op_w = self.output_padding_hw
         h_out = conv_transpose_output_size(x.shape[2], k, s, p, op_h)
@@ -164,8 +166,7 @@ class _BatchNorm(Module):
         self.sync = None              # distributed.py's --sync-bn: batch statistics over every rank's shard
 
     def forward(self, x):
-        shape = f"(N, {self.num_features})" if self.ndim == 2 else f"(N, {self.num_features}, H, W)"
-        _check_input(self, x, self.ndim, self.num_features, shape)
+        _check_input(self, x, self.ndim, self.num_features)
         if self.training and x.size < 2 * self.num_features:         # batch statistics need 2 values
             raise ValueError(f"{self!r}: training mode needs more than one value per channel: expected an "
                              f"input with N*H*W >= 2, got {x.shape}; use a batch of 2 or more, or call .eval()")
