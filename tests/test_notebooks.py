@@ -16,6 +16,7 @@ nbclient rather than nbmake: nbmake runs a notebook as a test item and reports o
 raised; these tests also read the outputs, which nbclient hands back as the executed notebook.
 """
 
+import ast
 import importlib.util
 import json
 import math
@@ -122,6 +123,24 @@ def test_a_github_address_in_pyproject_gives_repo_url_and_colab_links(tmp_path, 
     assert build.colab_link("https://gitlab.com/OWNER/minigan", NAMES[0]) is None
     assert build.colab_link("https://github.com/OWNER/minigan.git", NAMES[0]).startswith(
         "https://colab.research.google.com/github/OWNER/minigan/blob/main/")
+
+
+@pytest.mark.parametrize("header, major", [("| NVIDIA-SMI 550.54.15   Driver Version: 550.54.15   CUDA Version: 12.4 |", 12),
+                                           ("| NVIDIA-SMI 580.65.06   Driver Version: 580.65.06   CUDA Version: 13.0 |", 13),
+                                           ("no header", 12)])
+def test_setup_cell_reads_the_cuda_major_version_from_nvidia_smi(header, major, tmp_path, monkeypatch):
+    """The setup cell's cuda_major() (which picks cupy-cuda12x or cupy-cuda13x[ctk]), on a stand-in nvidia-smi."""
+    if os.name == "nt":
+        pytest.skip("the stand-in nvidia-smi is a shell script")
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text(f"#!/bin/sh\necho '{header}'\n", encoding="utf-8")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ.get('PATH', '')}")
+    tree = ast.parse(setup_cell(build.notebook_from_source(SOURCES[0])))
+    only = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "cuda_major"]
+    namespace = {"re": re, "subprocess": subprocess}
+    exec(compile(ast.Module(body=only, type_ignores=[]), "setup cell", "exec"), namespace)
+    assert namespace["cuda_major"]() == major
 
 
 def test_setup_cell_without_minigan_or_an_address_says_what_to_do(tmp_path):
