@@ -28,21 +28,24 @@
 # %% [markdown]
 # ## 0. Setup
 #
-# This cell is the same in every notebook of the course. It makes `minigan` importable (from the
-# repository around this folder, or from `REPO_URL`, which your teacher sets once: see
-# `notebooks/README.md`), installs CuPy when an NVIDIA GPU is present (in Colab: *Runtime > Change
-# runtime type > GPU*), and reads `MINIGAN_NB_QUICK`: with `MINIGAN_NB_QUICK=1` every notebook runs a
-# tiny version of itself (that is how the tests run them). Leave it unset to learn.
+# This cell is the same in every notebook of the course. It makes `minigan` importable: from a copy of
+# the repository (the one around this folder, or one in the current folder: in Colab, cloned or
+# uploaded there), else from `REPO_URL`, the repository's public address, which `notebooks/build.py`
+# writes here from `pyproject.toml` (see `notebooks/README.md`). On an NVIDIA GPU (in Colab: *Runtime >
+# Change runtime type > GPU*) it installs CuPy for the CUDA version that `nvidia-smi` reports, and the
+# notebook runs on the `cupy` backend. With `MINIGAN_NB_QUICK=1` every notebook runs a tiny version of
+# itself (that is how the tests run them). Leave it unset to learn.
 
 # %%
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-REPO_URL = ""  # where to pip install minigan from when it is missing, e.g. "git+https://github.com/OWNER/minigan"
+REPO_URL = ""  # pip installs minigan from here if it is missing; notebooks/build.py writes it from pyproject.toml
 QUICK = os.environ.get("MINIGAN_NB_QUICK") == "1"         # tiny data, a few iterations (the tests set it)
 IN_COLAB = "google.colab" in sys.modules
 ON_GPU = shutil.which("nvidia-smi") is not None            # an NVIDIA GPU: use CuPy
@@ -53,22 +56,39 @@ def pip_install(*args):
     subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", *args])
 
 
+def cuda_major():
+    """The CUDA major version of the GPU's driver: "CUDA Version: 12.4" in nvidia-smi's header (12 if unread)."""
+    header = subprocess.run(["nvidia-smi"], capture_output=True, text=True).stdout
+    found = re.search(r"CUDA Version:\s*(\d+)", header)
+    return int(found[1]) if found else 12
+
+
+def is_checkout(folder):
+    return (folder / "minigan" / "__init__.py").is_file() and (folder / "pyproject.toml").is_file()
+
+
 if importlib.util.find_spec("minigan") is None:
-    checkout = Path.cwd().parent
-    if (checkout / "minigan" / "__init__.py").is_file():  # opened from notebooks/ in a copy of the repository
+    here = Path.cwd()                                    # notebooks/ in a copy, its top folder, or a clone below
+    places = [here.parent, here, *sorted(p for p in here.iterdir() if p.is_dir())]
+    checkout = next((folder for folder in places if is_checkout(folder)), None)
+    if checkout is not None:
         pip_install("-e", str(checkout))                 # editable: your changes to minigan/ are used
         sys.path.insert(0, str(checkout))                # importable now, without restarting the kernel
     elif REPO_URL:                                       # Colab, or a Jupyter outside the repository
         pip_install(f"minigan @ {REPO_URL}")
     else:
         raise ModuleNotFoundError(
-            "minigan is not installed. In a copy of the repository, run `pip install -e .` in its top folder "
-            "(or open this notebook from its notebooks/ folder). Elsewhere (Colab), set REPO_URL at the top of "
-            "this cell to the repository's address, e.g. \"git+https://github.com/OWNER/minigan\", and run the "
-            "cell again.")
+            "minigan is not installed, and this notebook has no address to install it from: REPO_URL is empty "
+            "(the repository's pyproject.toml names no public Repository under [project.urls] yet). Do one of "
+            "these, then run this cell again. In Jupyter: open this notebook from the notebooks/ folder of a copy "
+            "of the repository, or run `pip install -e .` in that copy's top folder. In Colab: put a copy of the "
+            "repository in the current folder, by running `!git clone <the repository's address>` in a new cell "
+            "above this one, or by uploading the repository as a .zip in the Files panel and running "
+            "`!unzip <file>.zip`. Anywhere: set REPO_URL at the top of this cell to an address pip can install "
+            "from, e.g. \"git+https://github.com/OWNER/REPO\".")
     importlib.invalidate_caches()
-if ON_GPU and importlib.util.find_spec("cupy") is None:
-    pip_install("cupy-cuda12x")                          # CuPy built for CUDA 12, as on Colab's GPUs
+if ON_GPU and importlib.util.find_spec("cupy") is None:  # Colab's images already have it
+    pip_install("cupy-cuda13x[ctk]" if cuda_major() >= 13 else "cupy-cuda12x")   # [ctk]: CUDA 13's libraries
 BACKEND = os.environ.get("MINIGAN_BACKEND") or ("cupy" if ON_GPU else "numpy")
 print(f"{'Colab' if IN_COLAB else 'Jupyter'}; backend: {BACKEND}; settings: {'QUICK' if QUICK else 'full'}")
 

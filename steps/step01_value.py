@@ -1,4 +1,4 @@
-"""Step 1 of 14: a number that remembers how it was made, and backward() along a chain.
+"""Step 1 of 15: a number that remembers how it was made, and backward() along a chain.
 
 Adds:    Value (a number, its gradient, the Function that made it) and Function (forward and backward
          side by side). Calling a Function links its output to itself and itself to its input, so a

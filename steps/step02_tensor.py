@@ -1,4 +1,4 @@
-"""Step 2 of 14: tensors (NumPy arrays), several inputs per Function, and the backward of broadcasting.
+"""Step 2 of 15: tensors (NumPy arrays), several inputs per Function, and the backward of broadcasting.
 
 Adds:    Tensor holds a float64 NumPy array; Functions take several inputs (Add, Mul, MatMul, Sum) and
          their backward returns one gradient per input. NumPy broadcasting copies b (2,) along the rows

@@ -1,4 +1,4 @@
-"""Step 3 of 14: a tensor used twice. Gradients add up, and the graph is visited in topological order.
+"""Step 3 of 15: a tensor used twice. Gradients add up, and the graph is visited in topological order.
 
 Adds:    In y = a + a with a = x * x, a and x are each used twice; each use sends back a gradient,
          and the true gradient is their sum (dy/dx = 4x). Step 2's backward overwrites (x.grad = ...)

@@ -1,4 +1,4 @@
-"""Step 4 of 14: gradcheck. Every backward is checked against central differences, in float64.
+"""Step 4 of 15: gradcheck. Every backward is checked against central differences, in float64.
 
 Adds:    gradcheck(f, *arrays): L = sum(f(inputs) * G) with G a RANDOM upstream gradient; backward(y, G)
          gives dL/d(input), compared with (L(x + h) - L(x - h)) / 2h for every element of every input,

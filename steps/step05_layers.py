@@ -1,4 +1,4 @@
-"""Step 5 of 14: the pieces of a network. A linear layer, ReLU / LeakyReLU / tanh / sigmoid, and BCE.
+"""Step 5 of 15: the pieces of a network. A linear layer, ReLU / LeakyReLU / tanh / sigmoid, and BCE.
 
 Adds:    Linear: y = x @ W.T + b with W (out, in), PyTorch's layout, as ONE Function with its own
          backward: gx = g @ W, gW = g.T @ x, gb = g summed over the batch (the sum over rows is step

@@ -1,4 +1,4 @@
-"""Step 6 of 14: Adam, the optimizer of every GAN here, in the paper's four lines.
+"""Step 6 of 15: Adam, the optimizer of every GAN here, in the paper's four lines.
 
 Adds:    An optimizer changes the parameters in place, outside the graph, from their .grad. Adam (Kingma
          & Ba, 2015) keeps per weight a running mean m of the gradient and v of its square, corrects

@@ -1,4 +1,4 @@
-"""Step 7 of 14: the first GAN. G learns a ring of 8 Gaussians in 2-D from D's gradient, in seconds.
+"""Step 7 of 15: the first GAN. G learns a ring of 8 Gaussians in 2-D from D's gradient, in seconds.
 
 Adds:    The game (Goodfellow et al., 2014): real points lie on 8 blobs around a circle, G turns 2-D
          noise z into points, D gives each point a logit ("real" if large). D step: BCE(D(x), 1) +

@@ -1,4 +1,4 @@
-"""Step 8 of 14: conv2d as im2col + one matrix product, its backward through col2im, checked by a loop.
+"""Step 8 of 15: conv2d as im2col + one matrix product, its backward through col2im, checked by a loop.
 
 Adds:    From here on an op is a forward and a backward on arrays, as a Function's two methods are (the
          engine of steps 1-7 would call them unchanged). conv2d slides a k x k kernel over the image

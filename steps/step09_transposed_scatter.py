@@ -1,4 +1,4 @@
-"""Step 9 of 14: the transposed convolution by scatter (Kiểu 1): each input pixel stamps the kernel.
+"""Step 9 of 15: the transposed convolution by scatter (Kiểu 1): each input pixel stamps the kernel.
 
 Adds:    The layer that lets a DCGAN generator grow a 2x2 map into a 32x32 image. Kiểu 1 (scatter), the
          seed's first definition: input pixel (i, j) with value v adds v * kernel into the output at

@@ -1,4 +1,4 @@
-"""Step 10 of 14: the transposed convolution as an ordinary convolution (Kiểu 2), and the adjoint test.
+"""Step 10 of 15: the transposed convolution as an ordinary convolution (Kiểu 2), and the adjoint test.
 
 Adds:    The seed's second definition. Insert s - 1 zeros between neighbouring input pixels (dilate),
          pad k - p - 1 zeros on every side (plus op more at the bottom/right), then run a plain

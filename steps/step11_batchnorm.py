@@ -1,4 +1,4 @@
-"""Step 11 of 14: batch normalization in training mode, its backward, and PyTorch's running statistics.
+"""Step 11 of 15: batch normalization in training mode, its backward, and PyTorch's running statistics.
 
 Adds:    BatchNorm2d (Ioffe & Szegedy, 2015), in every DCGAN block. Per channel c, over the M = N*H*W
          values of the batch: mu = mean(x), var = mean((x - mu)^2) (biased), x_hat = (x - mu) /

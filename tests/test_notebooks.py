@@ -8,16 +8,22 @@
   What it prints and the pictures it saves are checked. The checks read numbers that do not depend on
   the last bits of float32 sums (exact small integers, finite losses, differences below a bound).
 - The setup cell is the same in every notebook, and notebooks/README.md lists every notebook.
+- The repository's address lives in pyproject.toml alone ([project.urls] Repository): the committed
+  notebooks' REPO_URL and the README's Colab links are what build.py makes from it, and an address there
+  gives the right REPO_URL and Colab links; without one, the setup cell stops with one paragraph.
 
 nbclient rather than nbmake: nbmake runs a notebook as a test item and reports only whether a cell
 raised; these tests also read the outputs, which nbclient hands back as the executed notebook.
 """
 
+import ast
 import importlib.util
 import json
 import math
 import os
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -63,6 +69,7 @@ def test_committed_notebooks_are_what_build_py_makes_from_their_sources():
 
 
 def test_build_refuses_a_hand_edited_notebook(tmp_path, monkeypatch, capsys):
+    (tmp_path / "README.md").write_text(build.readme_text(build.repository()), encoding="utf-8")
     for src in SOURCES[:1]:
         (tmp_path / src.name).write_text(src.read_text(encoding="utf-8"), encoding="utf-8")
         edited = json.loads(build.ipynb_text(src))
@@ -78,8 +85,77 @@ def test_every_notebook_opens_with_the_same_setup_cell():
              for src in SOURCES]
     assert all(cell == setup[0] for cell in setup), "edit the setup cell in all four .py files alike"
     for needle in ('REPO_URL = ', '"google.colab" in sys.modules', 'shutil.which("nvidia-smi")', "cupy-cuda12x",
-                   'os.environ.get("MINIGAN_NB_QUICK") == "1"'):
+                   '"cupy-cuda13x[ctk]" if cuda_major() >= 13', r'CUDA Version:\s*(\d+)',
+                   '("cupy" if ON_GPU else "numpy")', 'os.environ.get("MINIGAN_NB_QUICK") == "1"'):
         assert needle in setup[0]
+
+
+def setup_cell(notebook):
+    source = next(c["source"] for c in notebook["cells"] if c["cell_type"] == "code")
+    return "".join(source)                                  # a list of lines in an .ipynb file
+
+
+def test_committed_notebooks_and_colab_links_follow_pyproject():
+    """REPO_URL in every committed notebook and the README's Colab block come from pyproject.toml alone."""
+    address = build.repository()
+    assert address is None or address.startswith("https://"), f"pyproject.toml: Repository = {address!r}"
+    for src in SOURCES:
+        cell = setup_cell(json.loads(src.with_suffix(".ipynb").read_text(encoding="utf-8")))
+        assert re.findall(r'^REPO_URL = "([^"]*)"', cell, re.MULTILINE) == [build.repo_url(address)]
+    readme = (NOTEBOOKS / "README.md").read_text(encoding="utf-8")
+    assert build.colab_block(address, NAMES) in readme, "run `python notebooks/build.py`"
+
+
+def test_a_github_address_in_pyproject_gives_repo_url_and_colab_links(tmp_path, monkeypatch):
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    published = pyproject.replace("[project.urls]\n", '[project.urls]\nRepository = "https://github.com/OWNER/minigan"\n')
+    assert published != pyproject
+    (tmp_path / "pyproject.toml").write_text(published, encoding="utf-8")
+    monkeypatch.setattr(build, "PYPROJECT", tmp_path / "pyproject.toml")
+    assert build.repository() == "https://github.com/OWNER/minigan"
+    for src in SOURCES:
+        cell = setup_cell(build.notebook_from_source(src))
+        assert 'REPO_URL = "git+https://github.com/OWNER/minigan"' in cell
+    readme = build.readme_text(build.repository())
+    for name in NAMES:
+        link = f"https://colab.research.google.com/github/OWNER/minigan/blob/main/notebooks/{name}.ipynb"
+        assert f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({link}) {name}" in readme
+    assert build.colab_link("https://gitlab.com/OWNER/minigan", NAMES[0]) is None
+    assert build.colab_link("https://github.com/OWNER/minigan.git", NAMES[0]).startswith(
+        "https://colab.research.google.com/github/OWNER/minigan/blob/main/")
+
+
+@pytest.mark.parametrize("header, major", [("| NVIDIA-SMI 550.54.15   Driver Version: 550.54.15   CUDA Version: 12.4 |", 12),
+                                           ("| NVIDIA-SMI 580.65.06   Driver Version: 580.65.06   CUDA Version: 13.0 |", 13),
+                                           ("no header", 12)])
+def test_setup_cell_reads_the_cuda_major_version_from_nvidia_smi(header, major, tmp_path, monkeypatch):
+    """The setup cell's cuda_major() (which picks cupy-cuda12x or cupy-cuda13x[ctk]), on a stand-in nvidia-smi."""
+    if os.name == "nt":
+        pytest.skip("the stand-in nvidia-smi is a shell script")
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text(f"#!/bin/sh\necho '{header}'\n", encoding="utf-8")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ.get('PATH', '')}")
+    tree = ast.parse(setup_cell(build.notebook_from_source(SOURCES[0])))
+    only = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "cuda_major"]
+    namespace = {"re": re, "subprocess": subprocess}
+    exec(compile(ast.Module(body=only, type_ignores=[]), "setup cell", "exec"), namespace)
+    assert namespace["cuda_major"]() == major
+
+
+def test_setup_cell_without_minigan_or_an_address_says_what_to_do(tmp_path):
+    """Outside a copy of the repository, minigan missing and REPO_URL empty: one paragraph, nothing installed."""
+    cell = setup_cell(json.loads(build.ipynb_text(SOURCES[0], address="")))
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MINIGAN_BACKEND")}
+    env["PATH"] = ""                                        # no nvidia-smi, no pip on PATH
+    result = subprocess.run([sys.executable, "-S", "-c", cell], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=60)          # -S: no site-packages, so no minigan
+    assert result.returncode != 0
+    message = result.stderr.strip().splitlines()[-1]
+    assert message.startswith("ModuleNotFoundError: minigan is not installed"), result.stderr
+    for hint in ("pip install -e .", "!git clone", "!unzip", "set REPO_URL", "[project.urls]"):
+        assert hint in message, hint
+    assert "pip install" not in result.stdout, "nothing is installed"
 
 
 def test_readme_lists_every_notebook_and_its_links_exist():

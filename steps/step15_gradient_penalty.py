@@ -1,11 +1,11 @@
-"""Step 14 of 14: differentiating the backward pass. The WGAN-GP gradient penalty (double backward).
+"""Step 15 of 15: differentiating the backward pass. The WGAN-GP gradient penalty (double backward).
 
 Adds:    WGAN-GP (Gulrajani et al., 2017): loss_D = mean D(G(z)) - mean D(x) + 10 mean_n (||g_n|| - 1)^2,
          g = dD/dx at x_hat = eps x + (1 - eps) G(z), eps ~ U[0, 1] per sample. g comes from a backward
          pass; Adam needs d(penalty)/d(weights), a gradient of a gradient. So every backward is now made
          of Tensor operators, and grad(y, xs, create_graph=True) records them: a second grad() goes back
          through that graph. Critic: the seed's GAN discriminator, 784-1024-512-256-1, LeakyReLU(0.2).
-Run:     python steps/step14_gradient_penalty.py
+Run:     python steps/step15_gradient_penalty.py
 Package: minigan/autograd.py (grad, create_graph), minigan/penalties.py (gradient_penalty), docs/double-backward.md
 Prints:
     ||dD/dx|| at the 4 interpolates: [0.0393, 0.0396, 0.0385, 0.0424]; gradient penalty 9.2163, loss_D 9.2311

@@ -1,4 +1,4 @@
-"""Step 13 of 14: the cGAN's label path. An Embedding, a Linear, and a concatenation on the channel axis.
+"""Step 14 of 15: the cGAN's label path. An Embedding, a Linear, and a concatenation on the channel axis.
 
 Adds:    The seed's conditional GAN (Mirza & Osindero, 2014) tells both networks the class y. An
          Embedding is a learned table, one 50-number row per class: forward picks rows, W[y]; backward
@@ -6,7 +6,7 @@ Adds:    The seed's conditional GAN (Mirza & Osindero, 2014) tells both networks
          both contributions (step 3 again; gW[y] += g keeps one). A Linear makes the row one extra
          image channel, 7x7 for G, 28x28 for D; Concat joins it to G's noise features or D's image, and
          its backward hands each part its slice. A graph, not a chain: this step uses step 7's engine.
-Run:     python steps/step13_cgan_labels.py
+Run:     python steps/step14_cgan_labels.py
 Package: minigan/models/cgan.py (label_path, noise_path), minigan/ops/embedding.py, minigan/ops/shape.py (Concat)
 Prints:
     G: z (4, 100) and labels [3, 1, 3, 7] -> noise (4, 128, 7, 7) + label channel (4, 1, 7, 7) -> (4, 129, 7, 7)
