@@ -184,3 +184,15 @@ def test_seed_summary_gives_mean_sd_range_and_overlap_per_epoch():
     assert first["ranges_overlap"] is False and first["permutation_p"] == pytest.approx(0.1)
     assert second["n_torch"] == 2 and second["torch_range"] == [250.0, 305.0] and second["ranges_overlap"] is True
     assert "| 1 | 3 + 3 | 520.0 ± 20.0 (500.0-540.0) | 820.0 ± 20.0 (800.0-840.0) | +300.0 | no | 0.10 |" in text
+
+
+def test_lesson_size_counts_code_explanation_and_blank_lines_of_the_layout_tests_lesson_core():
+    import lesson_size
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import test_layout
+    assert lesson_size.lesson_files() == test_layout.lesson_files()           # one lesson core, not two
+    source = ('"""Module docstring,\ntwo lines."""\n\nimport math  # a trailing comment: code\n\n'
+              '# a comment line\ndef f(x):\n    """One line."""\n    return math.sqrt(x)\n')
+    assert lesson_size.line_kinds(source) == (3, 4, 2)                     # code, explanation, blank
+    rows, total = lesson_size.table(lesson_size.lesson_files()[:2], lesson_size.PKG)
+    assert total[0] == total[1] + total[2] + total[3] and rows[-1].startswith("| **2 files** |")
