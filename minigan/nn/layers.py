@@ -4,9 +4,10 @@ Reading order: nn/init -> **nn/layers** -> nn/embedding -> optim -> models.
 
 Every layer checks its input at the boundary and names itself, the expected shape and the received
 shape in the error, so a wrong wiring fails where it happens, not deep inside a matmul. Having checked,
-the layers with weights call the op behind the F.* function (``conv2d_checked``, ``batch_norm_checked``,
-the ``Linear`` Function): F.conv2d and the others check their arguments for callers that use them
-directly, and a debugger session through a layer steps through one set of checks, not two.
+the layers with weights call the op behind the F.* function without its checks (``conv2d_unchecked``,
+``batch_norm_unchecked``, the ``Linear`` Function): F.conv2d and the others check their arguments for
+callers that use them directly, and a debugger session through a layer steps through one set of
+checks, not two.
 
     TypeError   not a Tensor (a list, a NumPy array: wrap it with mg.tensor), or a dtype other than
                 the weights' (float64 or uint8 into a float32 model; like PyTorch, nothing is cast
@@ -22,9 +23,9 @@ from minigan import functional as F
 from minigan.nn import init
 from minigan.nn.module import Module, Parameter
 from minigan.ops.arith import Linear as LinearFunction
-from minigan.ops.conv import conv2d_checked, conv_transpose2d_checked
+from minigan.ops.conv import conv2d_unchecked, conv_transpose2d_unchecked
 from minigan.ops.im2col import conv_transpose_output_size, output_padding_pair
-from minigan.ops.norm import batch_norm_checked
+from minigan.ops.norm import batch_norm_unchecked
 from minigan.ops.shape import Reshape as ReshapeFunction
 from minigan.tensor import Tensor
 
@@ -101,7 +102,7 @@ class Conv2d(Module):
         if min(x.shape[2:]) < max(1, k - 2 * p):                     # H_out = floor((H + 2p - k)/s) + 1 >= 1
             raise ValueError(f"{self!r}: expected input of shape (N, {self.in_channels}, H, W) with H, W >= "
                              f"{max(1, k - 2 * p)} (a {k}x{k} kernel, padding {p}), got {x.shape}")
-        return conv2d_checked(x, self.weight, self.bias, self.stride, self.padding)
+        return conv2d_unchecked(x, self.weight, self.bias, self.stride, self.padding)   # checked above
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -146,7 +147,7 @@ class ConvTranspose2d(Module):
             raise ValueError(f"{self!r}: expected input of shape (N, {self.in_channels}, H, W) with an output "
                              "of at least 1x1 pixels ((H - 1)*stride - 2*padding + kernel_size + "
                              f"output_padding), got {x.shape}, which gives {h_out}x{w_out} pixels")
-        return conv_transpose2d_checked(x, self.weight, self.bias, s, p, (op_h, op_w), self.method)
+        return conv_transpose2d_unchecked(x, self.weight, self.bias, s, p, (op_h, op_w), self.method)   # checked above
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -170,8 +171,8 @@ class _BatchNorm(Module):
         if self.training and x.size < 2 * self.num_features:         # batch statistics need 2 values
             raise ValueError(f"{self!r}: training mode needs more than one value per channel: expected an "
                              f"input with N*H*W >= 2, got {x.shape}; use a batch of 2 or more, or call .eval()")
-        return batch_norm_checked(x, self.weight, self.bias, self.running_mean, self.running_var,
-                                  self.training, self.momentum, self.eps, sync=self.sync)
+        return batch_norm_unchecked(x, self.weight, self.bias, self.running_mean, self.running_var,
+                                    self.training, self.momentum, self.eps, sync=self.sync)   # checked above
 
     def extra_repr(self):
         return f"{self.num_features}"

@@ -229,11 +229,11 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
         raise ValueError(
             f"conv2d: input {tuple(x.shape)} with padding {padding} is smaller than the {k}x{k} kernel"
         )
-    return conv2d_checked(x, weight, bias, stride, padding)
+    return conv2d_unchecked(x, weight, bias, stride, padding)
 
 
-def conv2d_checked(x, weight, bias, stride, padding):
-    """conv2d on arguments already checked: nn.Conv2d calls it after checking its input itself."""
+def conv2d_unchecked(x, weight, bias, stride, padding):
+    """conv2d without conv2d's checks: nn.Conv2d calls it after checking its input itself."""
     inputs = (x, weight) if bias is None else (x, weight, bias)
     c_in, c_out, k = x.shape[1], weight.shape[0], weight.shape[2]
     if not is_textbook() and fast.prefers_kn2row(c_in, c_out, k, stride, padding, *x.shape[2:]):
@@ -266,12 +266,12 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
                          f"(output {h_out}x{w_out})")
     if method not in CONV_TRANSPOSE_METHODS:
         raise ValueError(f"conv_transpose2d: method must be one of {CONV_TRANSPOSE_METHODS}, got {method!r}")
-    return conv_transpose2d_checked(x, weight, bias, stride, padding, (op_h, op_w), method)
+    return conv_transpose2d_unchecked(x, weight, bias, stride, padding, (op_h, op_w), method)
 
 
-def conv_transpose2d_checked(x, weight, bias, stride, padding, output_padding, method):
-    """conv_transpose2d on arguments already checked, output_padding as an (op_h, op_w) pair:
-    nn.ConvTranspose2d calls it after checking its input itself."""
+def conv_transpose2d_unchecked(x, weight, bias, stride, padding, output_padding, method):
+    """conv_transpose2d without its checks, output_padding as an (op_h, op_w) pair: nn.ConvTranspose2d calls
+    it after checking its input itself."""
     if method == "dilate":
         return conv_transpose2d_dilate(x, weight, bias, stride, padding, output_padding)
     inputs = (x, weight) if bias is None else (x, weight, bias)

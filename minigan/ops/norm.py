@@ -186,11 +186,11 @@ def batch_norm(x, gamma, beta, running_mean=None, running_var=None, training=Tru
         )
     if not training and running_mean is None:
         raise ValueError("batch_norm: eval mode (training=False) needs running_mean and running_var")
-    return batch_norm_checked(x, gamma, beta, running_mean, running_var, training, momentum, eps, sync)
+    return batch_norm_unchecked(x, gamma, beta, running_mean, running_var, training, momentum, eps, sync)
 
 
-def batch_norm_checked(x, gamma, beta, running_mean, running_var, training, momentum, eps, sync=None):
-    """batch_norm on arguments already checked: nn.BatchNorm1d/2d call it after checking their input."""
+def batch_norm_unchecked(x, gamma, beta, running_mean, running_var, training, momentum, eps, sync=None):
+    """batch_norm without its checks: nn.BatchNorm1d/2d call it after checking their input themselves."""
     running_mean, running_var = array_of(running_mean), array_of(running_var)
     if not is_textbook() or (training and sync is not None):                  # speed: one fused Function
         return BatchNorm(running_mean, running_var, training, momentum, eps,

@@ -42,9 +42,9 @@ import numpy as np
 
 from minigan import backend
 from minigan.backend import get_array_module
-from minigan.run import rng_state
-from minigan.nn.layers import BatchNorm1d, BatchNorm2d
 from minigan.fast.adam import flat_offsets, flat_views
+from minigan.nn.layers import BatchNorm1d, BatchNorm2d
+from minigan.run import rng_state
 from minigan.tensor import Tensor
 
 NCCL_UNIQUE_ID_BYTES = 128      # the size of NCCL's ncclUniqueId (nccl.h)
