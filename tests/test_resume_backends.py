@@ -1,5 +1,5 @@
 """Bit-exact resume on every backend: NumPy saves its generator state; CuPy (and its strict stand-in,
-whose generator has CuPy's API) re-seeds every iteration from (seed, iteration) (backend.reseed_for_iteration).
+whose generator has CuPy's API) re-seeds every iteration from (seed, iteration) (run/rng_state.reseed_for_iteration).
 
 On a GPU machine the `backend` fixture includes "cupy", so the same test checks the real thing
 (benchmarks/gpu_check.sh runs it in its pytest_cupy stage, MINIGAN_TEST_BACKENDS=cupy)."""
