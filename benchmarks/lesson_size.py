@@ -5,8 +5,8 @@
 
 A line is "explanation" when it is part of a docstring (module, class or function) or a comment-only
 line; "blank" when it holds only whitespace; "code" otherwise (a code line with a trailing comment counts
-as code). The lesson core is what the reading guide's path covers: the groups of LESSON_ORDER below,
-the same list tests/test_layout.py holds to its line budgets (a test keeps the two equal).
+as code). The lesson core is what the reading guide's path covers: the groups of LESSON_ORDER below.
+tests/test_layout.py takes this list from here and holds it to its line budgets.
 """
 
 import argparse
@@ -15,15 +15,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "minigan"
+# the reading order of the lesson's groups: minigan/<group>.py or minigan/<group>/
 LESSON_ORDER = ["backend", "autograd", "ops", "tensor", "functional", "nn", "optim", "models", "training", "penalties"]
 
 
 def lesson_files():
     """The lesson core: minigan/<group>.py and minigan/<group>/**.py for every group in LESSON_ORDER."""
-    def group(path):
-        parts = path.relative_to(PKG).with_suffix("").parts
-        return parts[0]
-    return [p for p in sorted(PKG.rglob("*.py")) if group(p) in LESSON_ORDER]
+    return [p for p in sorted(PKG.rglob("*.py")) if p.relative_to(PKG).with_suffix("").parts[0] in LESSON_ORDER]
 
 
 def line_kinds(source):

@@ -127,8 +127,7 @@ class ConvTranspose2d(Module):
                              f"{kernel_size - 1}, got {padding}; use method='scatter'")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
-        self.output_padding, self.method = output_padding, method
-        self.output_padding_hw = (op_h, op_w)
+        self.output_padding, self.method = (op_h, op_w), method     # (op_h, op_w), as PyTorch keeps it
         k = kernel_size
         self.weight = Parameter(_empty(in_channels, out_channels, k, k))   # (C_in, C_out, k, k)
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))           # fan_in = C_out*k*k, as PyTorch
@@ -140,18 +139,20 @@ class ConvTranspose2d(Module):
     def forward(self, x):                                            # (N, C_in, H, W) -> (N, C_out, H', W')
         _check_input(self, x, 4, self.in_channels)
         k, s, p = self.kernel_size, self.stride, self.padding
-        op_h, op_w = self.output_padding_hw
+        op_h, op_w = self.output_padding
         h_out = conv_transpose_output_size(x.shape[2], k, s, p, op_h)
         w_out = conv_transpose_output_size(x.shape[3], k, s, p, op_w)
         if min(x.shape[2:]) < 1 or min(h_out, w_out) < 1:
             raise ValueError(f"{self!r}: expected input of shape (N, {self.in_channels}, H, W) with an output "
                              "of at least 1x1 pixels ((H - 1)*stride - 2*padding + kernel_size + "
                              f"output_padding), got {x.shape}, which gives {h_out}x{w_out} pixels")
-        return conv_transpose2d_unchecked(x, self.weight, self.bias, s, p, (op_h, op_w), self.method)   # checked above
+        return conv_transpose2d_unchecked(x, self.weight, self.bias, s, p, self.output_padding, self.method)   # checked above
 
     def extra_repr(self):
+        op_h, op_w = self.output_padding
+        op = op_h if op_h == op_w else (op_h, op_w)                  # 1 for (1, 1), as it is usually written
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding}, output_padding={self.output_padding}")
+                f"stride={self.stride}, padding={self.padding}, output_padding={op}")
 
 
 class _BatchNorm(Module):
