@@ -31,7 +31,7 @@ from lesson_size import LESSON_ORDER, lesson_files, line_kinds  # noqa: E402
 TOOLING = ("data", "run", "evaluation", "parallel", "tools")
 FILE_BUDGET = 300                                            # lines, every lesson file
 CORE_BUDGET = 4050                                           # lines, all lesson files; the target is 3,000
-CODE_BUDGET = 2200                                           # of which code (2,166 on 2026-12-07): no docstring,
+CODE_BUDGET = 2200                                           # of which code (2,167 on 2026-12-07): no docstring,
                                                              # comment or blank line (benchmarks/lesson_size.py)
 TRACE_BUDGET = {"files": 14, "lines in those files": 3000, "distinct lines": 490,   # target 450
                 "frames below the step": 10}
